@@ -1,0 +1,77 @@
+"""Departments (职能部门, 条) and township offices (乡镇办, 块): the units that handle issues.
+
+A unit has c staff; each works one issue at a time, in continuous working time, within the
+office calendar (:class:`~sim.queueing.ServerPool`). A dispatched issue is first screened,
+which takes time, and then accepted or passed back (推诿): more likely when responsibility is
+ambiguous or the issue was dispatched to the wrong unit, never when a ruling binds the unit.
+Line departments are lead (主办) or co-handler (协办) for categories; township offices take the
+territorial orders (属地管理), and can pass them back too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from mesa import Agent
+
+from sim.queueing import ServerPools
+
+if TYPE_CHECKING:
+    from sim.model import GridModel
+
+
+class Department(Agent):
+    """A unit: a line department (``kind='line'``) or a township office (``'territory'``)."""
+
+    def __init__(self, model: GridModel, index: int, name: str, kind: str, staff: int):
+        super().__init__(model)
+        self.index, self.name, self.kind, self.staff = index, name, kind, staff
+
+    @property
+    def utilisation(self) -> float:
+        """Share of staff hours worked so far."""
+        return self.model.units.pools.utilisation(self.index, 0, max(self.model.day, 1))
+
+
+class Units:
+    """All units, indexed 0..D-1 (line departments) then D..D+T-1 (township offices)."""
+
+    def __init__(self, model: GridModel):
+        sc = model.scenario_spec
+        self.model = model
+        line = [(d.name, "line", d.staff) for d in sc.departments]
+        terr = [(f"township_{t:02d}", "territory", sc.units.township_staff)
+                for t in range(sc.district.townships)]
+        self.agents: list[Department] = [
+            Department(model, i, name, kind, staff)
+            for i, (name, kind, staff) in enumerate(line + terr)
+        ]
+        self.pools = ServerPools([a.staff for a in self.agents], model.office_calendar)
+        self.n = len(self.agents)
+        self.n_line = len(line)
+        self.actor = np.array([model.events.actor(f"{a.kind}:{a.name}") for a in self.agents],
+                              dtype=np.int32)
+
+    def screened_at(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """When screening of freshly dispatched issues ends (working hours of the unit)."""
+        u = self.model.scenario_spec.units
+        hours = self.model.streams["screening"].standard_exponential(len(rows)) * \
+            u.screening_hours
+        return self.model.office_calendar.add_work(t, hours)
+
+    def passes_back(self, rows: np.ndarray) -> np.ndarray:
+        """Which screened issues the unit passes back (boolean mask)."""
+        m, u = self.model, self.model.scenario_spec.units
+        iss = m.issues
+        p = np.where(iss.unit[rows] != iss.responsible[rows], u.pass_back_misdispatched,
+                     np.where(iss.ambiguous[rows], u.pass_back_ambiguous, u.pass_back))
+        p = np.where(iss.bound[rows], 0.0, p)
+        return m.streams["screening"].random(len(rows)) < p
+
+    def serve(self, rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Accepted issues join their unit's staff queue; returns (start, finish) times."""
+        iss, u = self.model.issues, self.model.scenario_spec.units
+        hours = iss.hours[rows] + np.where(iss.co_department[rows] >= 0,
+                                           u.coordination_hours, 0.0)
+        return self.pools.join(iss.unit[rows], t, hours)

@@ -1,0 +1,153 @@
+"""Residents (群众): buildings or micro-grids of households, with or without an organiser.
+
+Each :class:`Resident` agent stands for a building (town) or a micro-grid of households
+(village) and carries its weight, the people it represents. Issues arise among them; they
+report them through their organiser (楼栋长 / 联户代表) to the grid, or straight to the 12345
+hotline, with a propensity that rises with their trust; organised residents settle a share of
+minor issues themselves (自治); they rate closures, and their trust moves with the ratings.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from mesa import Agent
+
+from sim.issues import Channel, FoundBy
+
+if TYPE_CHECKING:
+    from sim.model import GridModel
+
+SEVERITY_HOURS = np.array([0.5, 1.0, 3.0])  # work multiple for minor / ordinary / major
+
+
+class Resident(Agent):
+    """One building or micro-grid. State lives in :class:`Residents` arrays at ``index``."""
+
+    def __init__(self, model: GridModel, index: int):
+        super().__init__(model)
+        self.index = index
+
+    @property
+    def trust(self) -> float:
+        return float(self.model.residents.trust[self.index])
+
+    @property
+    def weight(self) -> float:
+        return float(self.model.residents.weight[self.index])
+
+    @property
+    def organised(self) -> bool:
+        return bool(self.model.residents.organised[self.index])
+
+
+class Residents:
+    """All residents as arrays, and their vectorised behaviour."""
+
+    def __init__(self, model: GridModel):
+        sc = model.scenario_spec
+        d, r = sc.district, sc.residents
+        rng = model.streams["population"]
+        self.model = model
+        n = sc.n_grids * d.resident_agents_per_grid
+        self.grid = np.arange(n) // d.resident_agents_per_grid
+        self.village = self.grid // d.grids_per_village
+        self.township = self.village // d.villages_per_township
+        urban_towns = np.arange(d.townships) < round(d.urban_share * d.townships)
+        self.urban = urban_towns[self.township]
+        w = rng.lognormal(0.0, 0.3, n)                    # buildings differ in size
+        self.weight = w / w.sum() * d.population
+        coverage = np.where(self.urban, r.organiser_coverage_urban, r.organiser_coverage_rural)
+        self.organised = rng.random(n) < coverage
+        self.trust = np.full(n, r.initial_trust)
+        cats = sc.categories
+        self.cat_rate = np.array([c.rate for c in cats]) / 1000.0 / 365.0
+        cell_rate = (self.weight[:, None] * self.cat_rate[None, :]).ravel()
+        self.cum_rate = np.cumsum(cell_rate)
+        self.total_rate = float(self.cum_rate[-1]) if len(self.cum_rate) else 0.0
+        self.agents = Resident.create_agents(model, n, index=list(range(n)))
+
+    # --- issues arise ------------------------------------------------------------------------
+    def raise_issues(self, day: int) -> None:
+        """Issues arise (Poisson, per-capita rate by category) and start hidden."""
+        m, sc = self.model, self.model.scenario_spec
+        rng = m.streams["arrivals"]
+        # A Poisson total split over (resident, category) cells by their rates is the same as
+        # independent Poisson counts per cell, and costs in proportion to the issues.
+        n = rng.poisson(self.total_rate)
+        cell = np.searchsorted(self.cum_rate, rng.random(n) * self.total_rate, side="right")
+        cell = np.minimum(cell, len(self.cum_rate) - 1)
+        who, cat = np.divmod(cell, len(self.cat_rate))
+        # Attribute draws are the same whatever the policy: common random numbers.
+        t = day + rng.random(n)
+        u_sev, u_terr, u_amb = rng.random(n), rng.random(n), rng.random(n)
+        z, e = rng.standard_normal(n), rng.standard_exponential(n)
+        if n == 0:
+            return
+        c = m.category_arrays
+        severity = np.where(u_sev < c["minor"][cat], 0,
+                            np.where(u_sev < 1.0 - c["major"][cat], 1, 2)).astype(np.int8)
+        mean = c["hours"][cat] * SEVERITY_HOURS[severity]
+        u = sc.units
+        if u.service == "exponential":
+            hours = mean * e
+        else:
+            s2 = np.log1p(u.service_cv**2)
+            hours = mean * np.exp(np.sqrt(s2) * z - s2 / 2)
+        territorial = u_terr < c["territorial"][cat]
+        responsible = np.where(territorial, m.n_departments + self.township[who],
+                               c["lead"][cat])
+        rows = m.issues.add(
+            n, category=cat, severity=severity, resident=who, grid_l3=self.grid[who],
+            grid_l2=self.village[who], grid_l1=self.township[who], hours=hours,
+            deadline=c["deadline"][cat], responsible=responsible, lead_department=c["lead"][cat],
+            co_department=c["co"][cat], ambiguous=u_amb < c["ambiguous"][cat], created=t,
+            entered=t)
+        m.arrive(rows, t)
+
+    # --- reporting -------------------------------------------------------------------------
+    def report_hazard(self, rows: np.ndarray) -> np.ndarray:
+        """Daily hazard that residents report each hidden issue; rises with trust."""
+        r = self.model.scenario_spec.residents
+        trust = self.trust[self.model.issues.resident[rows]]
+        return r.report_rate * (r.report_trust_floor + (1 - r.report_trust_floor) * trust)
+
+    def route_reports(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Split residents' reports: settled by residents, to the hotline, or to the grid.
+
+        Returns boolean masks (self_settle, hotline, grid) over ``rows``.
+        """
+        m, r = self.model, self.model.scenario_spec.residents
+        rng = m.streams["triage"]
+        who = m.issues.resident[rows]
+        organised = self.organised[who]
+        u1, u2 = rng.random(len(rows)), rng.random(len(rows))
+        minor = m.issues.severity[rows] == 0
+        self_settle = organised & minor & (u1 < r.self_settle_share)
+        share = np.where(organised, r.hotline_share_organised, r.hotline_share)
+        hotline = ~self_settle & (u2 < share)
+        m.issues.found_by[rows] = np.where(organised, FoundBy.ORGANISER, FoundBy.RESIDENT)
+        m.issues.channel[rows] = np.where(hotline, Channel.HOTLINE, Channel.GRID)
+        return self_settle, hotline, ~self_settle & ~hotline
+
+    # --- rating ----------------------------------------------------------------------------
+    def rate(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """Residents rate closed issues; their trust moves towards the rating."""
+        m, r = self.model, self.model.scenario_spec.residents
+        iss = m.issues
+        rng = m.streams["rating"]
+        noise = rng.normal(0.0, 0.1, len(rows))
+        cal = m.office_calendar
+        since = np.where(np.isnan(iss.reported[rows]), iss.discovered[rows], iss.reported[rows])
+        took = (cal.to_work(t) - cal.to_work(since)) / cal.hours      # working days
+        late = np.clip(took / iss.deadline[rows] - 1.0, 0.0, 1.0)
+        resolved = iss.resolved[rows] == 1
+        sat = np.clip(np.where(resolved, 1.0 - 0.5 * late, 0.1) + noise, 0.0, 1.0)
+        iss.satisfaction[rows] = sat
+        who = iss.resident[rows]
+        k = np.bincount(who, minlength=len(self.trust))
+        total = np.bincount(who, weights=sat, minlength=len(self.trust))
+        rated = k > 0
+        keep = (1.0 - r.trust_learning_rate) ** k[rated]
+        self.trust[rated] = keep * self.trust[rated] + (1 - keep) * total[rated] / k[rated]

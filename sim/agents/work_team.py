@@ -1,0 +1,86 @@
+"""Work teams (群众工作队): civil servants sent down (下沉) from departments to townships.
+
+Each township has one team whose members come from the functional departments, posted either by
+function (职能对口: in proportion to what the township's issues need) or at random. Members spend
+some hours a week in the area, find hidden issues, and settle on the spot the ones that fall in
+their home department's function.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from mesa import Agent
+
+if TYPE_CHECKING:
+    from sim.model import GridModel
+
+
+class WorkTeam(Agent):
+    """The work team posted to township ``township``."""
+
+    def __init__(self, model: GridModel, township: int):
+        super().__init__(model)
+        self.township = township
+
+    @property
+    def members(self) -> dict[str, int]:
+        """Members by home department."""
+        counts = self.model.work_teams.members[self.township]
+        return {d.name: int(k) for d, k in zip(self.model.scenario_spec.departments, counts,
+                                                strict=True) if k}
+
+
+class WorkTeams:
+    """All townships' teams as a (township × department) matrix of members."""
+
+    def __init__(self, model: GridModel):
+        sc = model.scenario_spec
+        w, d = sc.work_teams, sc.district
+        rng = model.streams["population"]
+        self.model = model
+        n_dep = len(sc.departments)
+        # what the township's issues need, by lead department (rate-weighted)
+        need = np.zeros(n_dep)
+        np.add.at(need, model.category_arrays["lead"], model.category_arrays["rate"])
+        need = need / need.sum() if need.sum() > 0 else np.full(n_dep, 1.0 / n_dep)
+        u_align = rng.random((d.townships, w.members_per_township))
+        u_dep = rng.random((d.townships, w.members_per_township))
+        aligned_dep = np.searchsorted(np.cumsum(need), u_dep * need.sum(), side="right")
+        random_dep = np.minimum((u_dep * n_dep).astype(int), n_dep - 1)
+        dep = np.where(u_align < w.aligned, np.minimum(aligned_dep, n_dep - 1), random_dep)
+        self.members = np.zeros((d.townships, n_dep), dtype=int)
+        for t in range(d.townships):
+            self.members[t] = np.bincount(dep[t], minlength=n_dep)
+        self.grids_per_township = sc.n_grids // d.townships
+        self.hours_today = np.zeros(d.townships)
+        self.hours_settling = np.zeros(d.townships)
+        self.agents = WorkTeam.create_agents(model, d.townships, list(range(d.townships)))
+
+    def plan_day(self, day: int) -> None:
+        """Members spend their weekly hours in the area on working days."""
+        w = self.model.scenario_spec.work_teams
+        cal = self.model.office_calendar
+        per_day = w.hours_per_week / cal.workdays if cal.is_workday[day] else 0.0
+        self.hours_today = self.members.sum(axis=1) * per_day
+        self.hours_settling[:] = 0.0
+
+    def find_hazard(self, rows: np.ndarray) -> np.ndarray:
+        """Daily hazard that the township's team finds each hidden issue."""
+        w = self.model.scenario_spec.work_teams
+        town = self.model.issues.grid_l1[rows]
+        return w.find_rate * self.hours_today[town] / self.grids_per_township
+
+    def settle_on_spot(self, rows: np.ndarray) -> np.ndarray:
+        """Which found issues a member of the issue's lead department settles on the spot."""
+        m = self.model
+        iss = m.issues
+        town, lead = iss.grid_l1[rows], iss.lead_department[rows]
+        total = np.maximum(self.members.sum(axis=1)[town], 1)
+        share = self.members[town, lead] / total      # chance the finder is from that department
+        u = m.streams["triage"].random(len(rows))
+        ok = (u < share) & (iss.severity[rows] < 2)
+        hrs = iss.hours[rows[ok]]
+        np.add.at(self.hours_settling, town[ok], hrs)
+        return ok

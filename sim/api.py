@@ -1,0 +1,114 @@
+"""Run a scenario from Python (notebooks, scripts) and get the tables back as DataFrames.
+
+>>> from sim.api import run
+>>> res = run("baseline", days=60, overrides={"platform.ruling_threshold": 0})
+>>> res.summary["metrics"]["closure_rate"]          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import platform as _platform
+import subprocess
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim.metrics import headline
+from sim.model import GridModel
+from sim.scenario import GridScenario, load_scenario, resolved_dict
+from sim.tables import agents_frame, issues_frame, node_utilisation, timeseries_frame
+
+SCHEMA_VERSION = 1
+PACKAGES = ("gridsim", "mesa", "numpy", "pandas", "scipy", "matplotlib", "pyarrow", "pydantic")
+
+
+@dataclass
+class Results:
+    """The tables of one run (see ``docs/outputs.md``) and its summary."""
+
+    issues: pd.DataFrame
+    events: pd.DataFrame
+    timeseries: pd.DataFrame
+    agents: pd.DataFrame
+    summary: dict[str, Any]
+    model: GridModel | None = field(default=None, repr=False)
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout the package runs from, if it is one."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def prepare(scenario: str | Path | GridScenario = "baseline", *, days: int | None = None,
+            seed: int | None = None, overrides: dict[str, Any] | None = None) -> GridScenario:
+    """Resolve a scenario name/path/object, overrides, days and seed into one scenario."""
+    ov = dict(overrides or {})
+    if days is not None:
+        ov["run.days"] = days
+    if seed is not None:
+        ov["run.seed"] = seed
+    if isinstance(scenario, GridScenario):
+        return GridModel._resolve(scenario, ov)
+    return load_scenario(scenario, ov)
+
+
+def run(scenario: str | Path | GridScenario = "baseline", *, days: int | None = None,
+        seed: int | None = None, overrides: dict[str, Any] | None = None,
+        record_events: bool = True, progress: Any = None) -> Results:
+    """Run a scenario and return its tables.
+
+    Args:
+        scenario: a name from ``gridsim scenarios``, a path to a TOML file, or a scenario object.
+        days: days to simulate (default: the scenario's ``run.days``).
+        seed: root seed (default: the scenario's ``run.seed``).
+        overrides: ``{"section.key": value}``, validated like the file.
+        record_events: build the per-transition events table.
+        progress: an object with ``update(n)`` (e.g. a tqdm bar), called once a day.
+    """
+    spec = prepare(scenario, days=days, seed=seed, overrides=overrides)
+    model = GridModel(spec, record_events=record_events)
+    model.run(progress=progress)
+    return collect(model)
+
+
+def collect(model: GridModel) -> Results:
+    """Build the tables and summary of a model that has run."""
+    spec = model.scenario_spec
+    issues = issues_frame(model)
+    ts = timeseries_frame(model)
+    warmup = spec.run.warmup_days if spec.run.warmup_days < model.day else model.day // 4
+    summary = {
+        "schema_version": SCHEMA_VERSION,
+        "scenario": spec.name,
+        "seed": model.seed_value,
+        "days": model.day,
+        "warmup_days": warmup,
+        "metrics": headline(issues, ts, warmup=warmup, days=model.day,
+                            office_calendar=model.office_calendar),
+        "utilisation": node_utilisation(model, warmup),
+        "resolved_scenario": resolved_dict(spec),
+        "versions": package_versions(),
+        "python": _platform.python_version(),
+        "git_commit": git_commit(),
+    }
+    return Results(issues=issues, events=model.events.frame(), timeseries=ts,
+                   agents=agents_frame(model), summary=summary, model=model)

@@ -1,0 +1,109 @@
+"""Invariants every run must satisfy, as functions over a run's tables.
+
+Used by the tests (including the property-based ones) and by validation. Each returns data
+(a DataFrame or dict) that says how far off the run is, so a failure shows where it went wrong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sim.issues import Status
+
+OPEN = [s.name.lower() for s in Status if s < Status.CLOSED]
+
+# subsystems for Little's law: the statuses an issue occupies while in each
+SUBSYSTEMS: dict[str, list[str]] = {
+    "hidden": ["hidden"],
+    "settling": ["settling"],
+    "grid": ["grid_l3", "grid_l2"],
+    "platform": ["platform", "ruling"],
+    "units": ["screening", "queued", "in_service"],
+    "open": OPEN,
+}
+
+
+def state_intervals(events: pd.DataFrame) -> pd.DataFrame:
+    """Each event's ``to`` state held from its time until the issue's next event (or forever)."""
+    ev = events[["issue_id", "time", "to"]].copy()
+    ev["seq"] = np.arange(len(ev))
+    ev = ev.sort_values(["issue_id", "time", "seq"], kind="stable")
+    nxt = ev.groupby("issue_id", sort=False)["time"].shift(-1)
+    return pd.DataFrame({"issue_id": ev["issue_id"].to_numpy(), "state": ev["to"].to_numpy(),
+                         "start": ev["time"].to_numpy(),
+                         "end": nxt.fillna(np.inf).to_numpy()})
+
+
+def stocks_from_events(events: pd.DataFrame, days: int) -> pd.DataFrame:
+    """Number of issues in each state at the end of each day, rebuilt from the event log."""
+    iv = state_intervals(events)
+    edges = np.arange(1, days + 1, dtype=float)
+    out = {}
+    for state in OPEN:
+        sel = iv[iv["state"] == state]
+        starts, ends = np.sort(sel["start"].to_numpy()), np.sort(sel["end"].to_numpy())
+        # state at time t: entered before t and not left before t
+        out[f"open_{state}"] = (np.searchsorted(starts, edges, "left")
+                                - np.searchsorted(ends, edges, "left"))
+    return pd.DataFrame(out, index=pd.RangeIndex(days, name="day"))
+
+
+def conservation(timeseries: pd.DataFrame) -> pd.Series:
+    """Each day: issues arisen so far minus those open, closed for good or lapsed (should be 0)."""
+    ts = timeseries
+    cols = [f"open_{s}" for s in OPEN]
+    arisen = ts["arisen"].cumsum()
+    gone = (ts["closed"] - ts["reopened"] + ts["lapsed"]).cumsum()
+    return arisen - ts[cols].sum(axis=1) - gone
+
+
+def timestamps_out_of_order(issues: pd.DataFrame) -> pd.DataFrame:
+    """Issues whose lifecycle time stamps go backwards (should be empty)."""
+    order = ["created_day", "discovered_day", "reported_day", "first_dispatch_day",
+             "accepted_day", "started_day", "closed_day"]
+    bad = np.zeros(len(issues), dtype=bool)
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            x, y = issues[a].to_numpy(), issues[b].to_numpy()
+            with np.errstate(invalid="ignore"):
+                bad |= y < x - 1e-9
+    return issues[bad]
+
+
+def littles_law(events: pd.DataFrame, timeseries: pd.DataFrame, first_day: int,
+                last_day: int) -> pd.DataFrame:
+    """Little's law per subsystem over days first_day..last_day (inclusive).
+
+    L is the mean of the model's own day-average stock (``avg_*`` columns); λ the entries per day and W the mean
+    time in the subsystem, from the event time stamps clipped to the window. L = λW holds when
+    the two measurements of the same integral agree.
+    """
+    iv = state_intervals(events)
+    a, b = float(first_day), float(last_day + 1)
+    length = b - a
+    ts = timeseries[(timeseries["day"] >= first_day) & (timeseries["day"] <= last_day)]
+    rows = []
+    for name, states in SUBSYSTEMS.items():
+        sel = iv[iv["state"].isin(states)]
+        s, e = sel["start"].to_numpy(), sel["end"].to_numpy()
+        time_in = np.clip(np.minimum(e, b) - np.maximum(s, a), 0, None).sum()
+        # entries: intervals that start in the window in this subsystem, coming from outside it
+        entries = _entries(iv, states, a, b)
+        lam = entries / length
+        w = time_in / entries if entries else float("nan")
+        l_daily = float(ts[[f"avg_{x}" for x in states]].sum(axis=1).mean())
+        l_integral = time_in / length
+        rel = abs(l_daily - l_integral) / l_integral if l_integral > 0 else 0.0
+        rows.append({"subsystem": name, "L_daily_mean": l_daily, "lambda_per_day": lam,
+                     "W_days": w, "lambda_W": l_integral, "relative_error": rel})
+    return pd.DataFrame(rows).set_index("subsystem")
+
+
+def _entries(iv: pd.DataFrame, states: list[str], a: float, b: float) -> int:
+    """Entries into the set of ``states`` during [a, b): intervals in it whose predecessor is not."""
+    inside = iv["state"].isin(states).to_numpy()
+    same_issue = np.r_[False, iv["issue_id"].to_numpy()[1:] == iv["issue_id"].to_numpy()[:-1]]
+    prev_inside = np.r_[False, inside[:-1]] & same_issue
+    start = iv["start"].to_numpy()
+    return int((inside & ~prev_inside & (start >= a) & (start < b)).sum())

@@ -1,0 +1,163 @@
+"""The ``gridsim`` command line.
+
+    gridsim run [SCENARIO] [--days N] [--seed S] [--set section.key=value ...] [--out DIR]
+    gridsim scenarios
+    gridsim params [--write docs/parameters.md]
+
+Bad input gives one line naming the file and the key, exit status 2, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sim.scenario import ScenarioError, parse_value
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"gridsim: error: {message}\n")
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ScenarioError("--set", pair, "expected section.key=value")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def _positive(name: str):
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < (1 if name == "--days" else 0):
+            bound = "at least 1" if name == "--days" else "non-negative"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+    return check
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="gridsim", description="Agent-based simulation of urban grid governance.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    r = sub.add_parser("run", help="run a scenario and write its tables, summary and charts")
+    r.add_argument("scenario", nargs="?", default="baseline",
+                   help="scenario name (see `gridsim scenarios`) or path to a TOML file")
+    r.add_argument("--days", type=_positive("--days"), help="days to simulate")
+    r.add_argument("--seed", type=_positive("--seed"), help="root seed")
+    r.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override a parameter (repeatable)")
+    r.add_argument("--out", type=Path, help="output directory (default: results/runs/NAME)")
+    r.add_argument("--no-charts", action="store_true", help="skip the charts")
+    sub.add_parser("scenarios", help="list the scenarios")
+    pa = sub.add_parser("params", help="print the parameter reference (Markdown)")
+    pa.add_argument("--write", type=Path, help="write it to this file instead")
+    return p
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sim.api import collect, prepare
+    from sim.model import GridModel
+    from sim.output import write_results
+
+    spec = prepare(args.scenario, days=args.days, seed=args.seed,
+                   overrides=_overrides(args.overrides))
+    out = args.out or Path("results") / "runs" / spec.name
+    if out.exists() and not out.is_dir():
+        raise ScenarioError(str(out), "--out", "exists and is not a directory")
+    t0 = time.perf_counter()
+    model = GridModel(spec)
+    bar = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(total=spec.run.days, desc=spec.name, unit="day", leave=False)
+    try:
+        model.run(progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    sim_seconds = time.perf_counter() - t0
+    res = collect(model)
+    write_results(res, out, charts=not args.no_charts)
+    print(summary_table(res.summary, sim_seconds))
+    print(f"\nwrote {out}/: issues, events, timeseries, agents (.parquet), summary.json"
+          + ("" if args.no_charts else ", charts/"))
+    return 0
+
+
+HEADLINE = (
+    ("issues_arisen", "issues arisen", "{:,.0f}"),
+    ("dispatched", "dispatched to units", "{:,.0f}"),
+    ("closure_rate", "closure rate", "{:.1%}"),
+    ("on_time_rate", "closed on time", "{:.1%}"),
+    ("dispatch_accuracy", "dispatch accuracy", "{:.1%}"),
+    ("done_first_time", "done first time", "{:.1%}"),
+    ("territorial_share", "orders to territories (块)", "{:.1%}"),
+    ("rejections_per_issue", "pass-backs per issue", "{:.3f}"),
+    ("time_to_close_median_days", "time to close, median (days)", "{:.2f}"),
+    ("time_to_close_mean_days", "time to close, mean (days, KM)", "{:.2f}"),
+    ("true_resolution_rate", "truly resolved at closure", "{:.1%}"),
+    ("satisfaction_mean", "residents' satisfaction", "{:.2f}"),
+    ("hidden_stock_mean", "hidden issues (mean stock)", "{:,.0f}"),
+    ("leader_overload_share_mean", "level-3 leaders overloaded", "{:.1%}"),
+    ("trust_final", "residents' trust at the end", "{:.2f}"),
+)
+
+
+def summary_table(summary: dict[str, Any], sim_seconds: float) -> str:
+    m = summary["metrics"]
+    lines = [f"{summary['scenario']}: {summary['days']} days, seed {summary['seed']}, "
+             f"metrics after a {summary['warmup_days']}-day warm-up "
+             f"(simulated in {sim_seconds:.1f} s)"]
+    for key, label, fmt in HEADLINE:
+        value = m.get(key)
+        shown = "n/a" if value is None or value != value else fmt.format(value)
+        lines.append(f"  {label:<34} {shown:>10}")
+    return "\n".join(lines)
+
+
+def cmd_scenarios(_: argparse.Namespace) -> int:
+    from sim.scenario import load_scenario, scenario_names
+    for name in scenario_names():
+        print(f"{name:<20} {load_scenario(name).description}")
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from sim.paramdoc import parameters_markdown
+    text = parameters_markdown()
+    if args.write:
+        args.write.write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"run": cmd_run, "scenarios": cmd_scenarios, "params": cmd_params}[args.command]
+    try:
+        return handler(args)
+    except ScenarioError as err:
+        print(f"gridsim: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("gridsim: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Issues as columnar arrays, and the log of their transitions.
+
+Issues are not agents: there are hundreds of thousands of them, so the model keeps them as rows
+of numpy arrays (:class:`IssueTable`) and every phase of the day acts on all of them at once.
+Finished rows (closed or lapsed) leave the working arrays at the end of each day, so a day costs
+in proportion to the open issues. The transitions go to an :class:`EventLog`.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+import pandas as pd
+
+
+class Status(IntEnum):
+    """Where an issue is. Open statuses come first; CLOSED and LAPSED are final."""
+
+    HIDDEN = 0         # arisen, not yet known to anyone in the system
+    SETTLING = 1       # being settled outside the queues: by residents (自治) or a work team
+    GRID_L3 = 2        # in a level-3 grid leader's hands
+    GRID_L2 = 3        # passed up to the village/community (level 2)
+    PLATFORM = 4       # at a platform: waiting for intake or re-dispatch
+    RULING = 5         # the platform is ruling on responsibility (裁决)
+    SCREENING = 6      # dispatched; the unit screens it (accept or pass back)
+    QUEUED = 7         # accepted, waiting for a free member of staff
+    IN_SERVICE = 8     # being handled
+    CLOSED = 9
+    LAPSED = 10        # disappeared unseen while hidden
+
+
+OPEN_STATUSES = [s for s in Status if s < Status.CLOSED]
+
+
+class FoundBy(IntEnum):
+    NONE = 0
+    RESIDENT = 1      # reported by a resident without an organiser
+    ORGANISER = 2     # reported through a building head / household representative
+    GRID_LEADER = 3   # found on patrol by a level-3 grid leader
+    WORK_TEAM = 4     # found by a work-team member
+
+
+class SettledBy(IntEnum):
+    NONE = 0
+    RESIDENTS = 1     # 自治
+    GRID_L3 = 2
+    GRID_L2 = 3
+    WORK_TEAM = 4
+    DEPARTMENT = 5    # a line department (条)
+    TOWNSHIP = 6      # a township office under 属地管理 (块)
+
+
+class Channel(IntEnum):
+    NONE = 0
+    GRID = 1          # organiser → grid leader → township platform
+    HOTLINE = 2       # straight to the district platform (12345)
+
+
+class Event(IntEnum):
+    ARISE = 0
+    LAPSE = 1
+    DISCOVER = 2      # found on patrol or by a work team
+    REPORT = 3        # a resident reports (to an organiser, a grid leader or the hotline)
+    SELF_SETTLE = 4   # organised residents take it on themselves (自治)
+    SETTLE = 5        # a grid leader or work-team member takes it on
+    PASS_UP = 6       # level 3 → level 2, or grid → township platform
+    TAKE_IN = 7       # a platform starts handling it
+    DISPATCH = 8
+    PASS_BACK = 9     # a unit rejects it (推诿)
+    RULING = 10       # the platform starts a ruling
+    RULE = 11         # ruling done: the bound unit must take it
+    ESCALATE = 12     # to the district platform, beyond the township's authority
+    ACCEPT = 13
+    START = 14
+    CLOSE = 15
+    REOPEN = 16
+
+
+NAN = np.nan
+
+# column name -> (dtype, fill value for a new row)
+COLUMNS: dict[str, tuple[str, object]] = {
+    "issue_id": ("i8", -1),
+    "category": ("i2", -1),
+    "severity": ("i1", 1),          # 0 minor, 1 ordinary, 2 major
+    "resident": ("i4", -1),
+    "grid_l3": ("i4", -1),
+    "grid_l2": ("i4", -1),
+    "grid_l1": ("i2", -1),
+    "hours": ("f8", NAN),           # work content at a unit (working hours)
+    "deadline": ("f8", NAN),        # working days allowed
+    "responsible": ("i2", -1),      # the unit that should handle it
+    "lead_department": ("i2", -1),
+    "co_department": ("i2", -1),
+    "ambiguous": ("?", False),
+    "created": ("f8", NAN),
+    "discovered": ("f8", NAN),
+    "reported": ("f8", NAN),
+    "first_dispatch": ("f8", NAN),
+    "accepted": ("f8", NAN),
+    "started": ("f8", NAN),
+    "closed": ("f8", NAN),
+    "found_by": ("i1", 0),
+    "channel": ("i1", 0),
+    "settled_by": ("i1", 0),
+    "unit": ("i2", -1),             # unit of the current / last dispatch
+    "first_unit": ("i2", -1),       # unit of the first dispatch
+    "platform": ("i2", -1),         # platform holding it (0 district, 1+t township t)
+    "leader": ("i4", -1),           # grid leader (level 3: grid, level 2: village) holding it
+    "dispatches": ("i2", 0),
+    "rejections": ("i2", 0),        # pass-backs on the current visit chain
+    "total_rejections": ("i2", 0),
+    "ruled": ("?", False),
+    "bound": ("?", False),          # the current dispatch follows a ruling: no pass-back
+    "flagged": ("?", False),
+    "resolved": ("i1", -1),         # -1 unknown, 0 no, 1 yes
+    "reopens": ("i2", 0),
+    "satisfaction": ("f4", NAN),
+    "status": ("i1", int(Status.HIDDEN)),
+    "entered": ("f8", NAN),         # when the current status began
+    "next_time": ("f8", np.inf),    # when the current status ends, if scheduled
+    "service_end": ("f8", NAN),     # when the current service will finish
+}
+
+
+class IssueTable:
+    """Open issues as columns; finished ones are moved to an archive of chunks."""
+
+    def __init__(self, capacity: int = 1 << 14):
+        self.n = 0
+        self.next_id = 0
+        self.cols: dict[str, np.ndarray] = {
+            k: np.full(capacity, fill, dtype=dt) for k, (dt, fill) in COLUMNS.items()
+        }
+        self._archive: list[dict[str, np.ndarray]] = []
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        cols = self.__dict__.get("cols")
+        if cols is not None and name in cols:
+            return cols[name][: self.n]
+        raise AttributeError(name)
+
+    def add(self, count: int, **values: np.ndarray) -> np.ndarray:
+        """Append ``count`` rows; returns their row indices. Unset columns get their fill."""
+        need = self.n + count
+        cap = len(self.cols["issue_id"])
+        if need > cap:
+            new = max(need, 2 * cap)
+            for k, (dt, fill) in COLUMNS.items():
+                grown = np.full(new, fill, dtype=dt)
+                grown[: self.n] = self.cols[k][: self.n]
+                self.cols[k] = grown
+        rows = np.arange(self.n, need)
+        for k, v in values.items():
+            self.cols[k][rows] = v
+        self.cols["issue_id"][rows] = np.arange(self.next_id, self.next_id + count)
+        self.next_id += count
+        self.n = need
+        return rows
+
+    def compact(self, min_share: float = 0.1) -> None:
+        """Move finished rows to the archive once they are ``min_share`` of the rows."""
+        status = self.cols["status"][: self.n]
+        done = status >= Status.CLOSED
+        if done.sum() <= min_share * self.n or not done.any():
+            return
+        keep = ~done
+        self._archive.append({k: v[: self.n][done].copy() for k, v in self.cols.items()})
+        m = int(keep.sum())
+        for v in self.cols.values():
+            v[:m] = v[: self.n][keep]
+        for k, (_, fill) in COLUMNS.items():
+            self.cols[k][m : self.n] = fill
+        self.n = m
+
+    def all_rows(self) -> dict[str, np.ndarray]:
+        """Every issue ever created (archived and open), sorted by id."""
+        parts = [*self._archive, {k: v[: self.n] for k, v in self.cols.items()}]
+        out = {k: np.concatenate([p[k] for p in parts]) for k in COLUMNS}
+        order = np.argsort(out["issue_id"], kind="stable")
+        return {k: v[order] for k, v in out.items()}
+
+    def count_by_status(self) -> np.ndarray:
+        return np.bincount(self.cols["status"][: self.n], minlength=len(Status))
+
+
+def _column(value: object, n: int, dtype: type) -> np.ndarray:
+    """A fresh length-n array from a scalar or an array."""
+    if np.ndim(value) == 0:
+        return np.full(n, value, dtype=dtype)
+    return np.array(value, dtype=dtype)
+
+
+class EventLog:
+    """Every transition of every issue: (issue_id, time, event, from, to, actor)."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self._chunks: list[tuple[np.ndarray, ...]] = []
+        self.actors: list[str] = []
+        self._actor_ids: dict[str, int] = {}
+
+    def actor(self, name: str) -> int:
+        """The integer code of an actor name, registering it if new."""
+        code = self._actor_ids.get(name)
+        if code is None:
+            code = self._actor_ids[name] = len(self.actors)
+            self.actors.append(name)
+        return code
+
+    def log(self, issue_ids: np.ndarray, time: np.ndarray, event: Event,
+            src: Status | np.ndarray, dst: Status | np.ndarray,
+            actor: int | np.ndarray) -> None:
+        n = len(issue_ids)
+        if not self.enabled or n == 0:
+            return
+        self._chunks.append((
+            np.asarray(issue_ids, dtype=np.int64).copy(),
+            _column(time, n, np.float64),
+            np.full(n, int(event), dtype=np.int8),
+            _column(src, n, np.int8),
+            _column(dst, n, np.int8),
+            _column(actor, n, np.int32),
+        ))
+
+    def __len__(self) -> int:
+        return sum(len(c[0]) for c in self._chunks)
+
+    def frame(self) -> pd.DataFrame:
+        """The log as a DataFrame sorted by time (stable within equal times)."""
+        cols = ["issue_id", "time", "event", "from", "to", "actor"]
+        if not self._chunks:
+            arrays = [np.empty(0, dtype=t) for t in ("i8", "f8", "i1", "i1", "i1", "i4")]
+        else:
+            arrays = [np.concatenate([c[i] for c in self._chunks]) for i in range(6)]
+        df = pd.DataFrame(dict(zip(cols, arrays, strict=True)))
+        df = df.sort_values(["time", "issue_id"], kind="stable").reset_index(drop=True)
+        status_names = [s.name.lower() for s in Status]
+        df["event"] = pd.Categorical.from_codes(df["event"], [e.name.lower() for e in Event])
+        df["from"] = pd.Categorical.from_codes(df["from"], status_names)
+        df["to"] = pd.Categorical.from_codes(df["to"], status_names)
+        df["actor"] = pd.Categorical.from_codes(df["actor"], self.actors or ["none"])
+        return df

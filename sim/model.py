@@ -1,0 +1,397 @@
+"""GridModel: a district's grid governance (网格化管理), one day per step.
+
+Where the model comes from: Wang Zhang's March 2013 speech on Zhengzhou's "坚持依靠群众推进工作
+落实" long-term mechanism (the seed), read with the published figures and queueing theory in
+``docs/ODD.md``. Residents, three levels of grid leaders, work teams, departments and platforms are
+Mesa agents (``sim/agents/``); issues are rows of columnar arrays (``sim/issues.py``).
+
+A day follows an issue's path: issues arise among residents; grid leaders settle what they hold
+and patrol; hidden issues are reported, found or lapse; the grid settles or passes up; platforms
+take in, dispatch, re-dispatch and rule; units screen, accept or pass back, and serve; closures
+are rated and may be reopened. Every transition carries its continuous time stamp.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from mesa import Model
+
+from sim.agents import GridLeaders, Platforms, Residents, Units, WorkTeams
+from sim.agents.platform import DISTRICT
+from sim.calendar import WorkingCalendar
+from sim.issues import Channel, Event, EventLog, FoundBy, IssueTable, SettledBy, Status
+from sim.scenario import GridScenario, apply_overrides, load_scenario, validate
+from sim.streams import Streams
+
+CAUSES = ("report", "patrol", "work_team", "lapse")
+
+
+class GridModel(Model):
+    """Grid governance of one district, one day per step.
+
+    Args:
+        scenario: a :class:`~sim.scenario.GridScenario`, a scenario name or a TOML path
+            (default: ``baseline``).
+        seed: root seed (default: the scenario's ``run.seed``).
+        record_events: keep the per-transition event log (needed for ``events.parquet``).
+        **overrides: flat parameter overrides, ``section__key=value`` (Mesa's batch tools) or
+            ``{"section.key": value}``; validated like the scenario file.
+    """
+
+    def __init__(self, scenario: GridScenario | str | None = None, *, seed: int | None = None,
+                 record_events: bool = True, **overrides: Any):
+        spec = self._resolve(scenario, overrides)
+        self.scenario_spec = spec
+        self.seed_value = spec.run.seed if seed is None else int(seed)
+        self.streams = Streams(self.seed_value)
+        super().__init__(rng=self.streams["mesa"])
+        self.day = 0
+        self.issues = IssueTable()
+        self.events = EventLog(enabled=record_events)
+        self.event_counts = np.zeros(len(Event), dtype=np.int64)
+        self.flow = {"discovered": 0, "reported": 0}
+        # for day-average stocks: sum over today's entries/exits of (end of day - time)
+        self.area_in = np.zeros(len(Status))
+        self.area_out = np.zeros(len(Status))
+        self.stock_start = np.zeros(len(Status), dtype=np.int64)
+        horizon = spec.run.days + 30
+        self.office_calendar = WorkingCalendar(spec.office_calendar, spec.run.start_weekday,
+                                               horizon)
+        self.grid_calendar = WorkingCalendar(spec.grid_calendar, spec.run.start_weekday, horizon)
+        self.hotline_calendar = WorkingCalendar(spec.hotline_calendar, spec.run.start_weekday,
+                                                horizon)
+        self._category_arrays(spec)
+        self.actor_residents = self.events.actor("residents")
+        self.actor_grid = {3: self.events.actor("grid_leader:level3"),
+                           2: self.events.actor("grid_leader:level2")}
+        self.residents = Residents(self)
+        self.grid_leaders = GridLeaders(self)
+        self.work_teams = WorkTeams(self)
+        self.actor_team = np.array([self.events.actor(f"work_team:township_{t:02d}")
+                                    for t in range(spec.district.townships)], dtype=np.int32)
+        self.units = Units(self)
+        self.platforms = Platforms(self)
+        self.daily: list[dict[str, float]] = []
+        self.snapshots: list[dict[str, Any]] = []
+
+    @staticmethod
+    def _resolve(scenario: GridScenario | str | None, overrides: dict[str, Any]) -> GridScenario:
+        if scenario is None or isinstance(scenario, str):
+            return load_scenario(scenario or "baseline", overrides)
+        if not overrides:
+            return scenario
+        data = scenario.model_dump(mode="json")
+        apply_overrides(data, overrides, "overrides")
+        return validate(data, "overrides")
+
+    def _category_arrays(self, spec: GridScenario) -> None:
+        dep = {d.name: i for i, d in enumerate(spec.departments)}
+        cats = spec.categories
+        self.n_departments = len(spec.departments)
+        self.n_units = self.n_departments + spec.district.townships
+        self.category_arrays = {
+            "rate": np.array([c.rate for c in cats]),
+            "minor": np.array([c.minor_share for c in cats]),
+            "major": np.array([c.major_share for c in cats]),
+            "hours": np.array([c.hours for c in cats]),
+            "deadline": np.array([c.deadline_days for c in cats]),
+            "lead": np.array([dep[c.lead] for c in cats], dtype=np.int16),
+            "co": np.array([dep[c.co] if c.co else -1 for c in cats], dtype=np.int16),
+            "territorial": np.array([c.territorial_share for c in cats]),
+            "ambiguous": np.array([c.ambiguous_share for c in cats]),
+        }
+
+    # =========================================================================================
+    # The day
+    def step(self) -> None:
+        """One day in the life of the district's issues."""
+        day = self.day
+        self.residents.raise_issues(day)      # issues arise among residents, hidden at first
+        self.grid_leaders.plan_day(day)       # leaders settle what they hold, then patrol
+        self.work_teams.plan_day(day)         # work-team members spend their hours in the area
+        self.discover(day)                    # hidden issues are reported, found or lapse
+        self.advance(day + 1.0)               # platforms, units and closures, in time order
+        self.record(day)
+        self.issues.compact(0.5)              # finished issues leave the working arrays
+        self.day += 1
+
+    def run(self, days: int | None = None, progress: Any = None) -> None:
+        """Run ``days`` steps (default: the scenario's ``run.days``)."""
+        for _ in range(days if days is not None else self.scenario_spec.run.days):
+            self.step()
+            if progress is not None:
+                progress.update(1)
+
+    # =========================================================================================
+    # Discovery: competing hazards on the hidden stock
+    def discover(self, day: int) -> None:
+        """Hidden issues are reported by residents, found on patrol or by a work team, or lapse."""
+        iss = self.issues
+        rows = np.flatnonzero(iss.status == Status.HIDDEN)
+        if len(rows) == 0:
+            return
+        start = np.maximum(iss.created[rows], day)
+        hazards = np.column_stack([
+            self.residents.report_hazard(rows),
+            self.grid_leaders.find_hazard(rows),
+            self.work_teams.find_hazard(rows),
+            np.full(len(rows), self.scenario_spec.residents.lapse_rate),
+        ])
+        rng = self.streams["discovery"]
+        e, u = rng.standard_exponential(len(rows)), rng.random(len(rows))
+        total = hazards.sum(axis=1)
+        instant = np.isinf(hazards)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tau = np.where(instant.any(axis=1), 0.0, e / total)
+            share = np.cumsum(hazards, axis=1) / total[:, None]
+        cause = np.where(instant.any(axis=1), instant.argmax(axis=1),
+                         (u[:, None] > share).sum(axis=1))
+        hit = tau < day + 1.0 - start
+        rows, t, cause = rows[hit], (start + tau)[hit], np.minimum(cause[hit], 3)
+
+        lapse = cause == 3
+        self.move(rows[lapse], t[lapse], Event.LAPSE, Status.LAPSED, self.actor_residents)
+        known, tk, ck = rows[~lapse], t[~lapse], cause[~lapse]
+        iss.discovered[known] = tk
+        self.flow["discovered"] += len(known)
+
+        reported = ck == 0
+        self.residents_report(known[reported], tk[reported])
+        patrol = ck == 1
+        iss.found_by[known[patrol]] = FoundBy.GRID_LEADER
+        self.log(known[patrol], tk[patrol], Event.DISCOVER, Status.HIDDEN, self.actor_grid[3])
+        self.level3_takes(known[patrol], tk[patrol])
+        team = ck == 2
+        self.work_team_finds(known[team], tk[team])
+
+    def residents_report(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """Residents report: organisers settle minor ones (自治); the rest go to grid or hotline."""
+        settle, hotline, grid = self.residents.route_reports(rows)
+        self.log(rows[~hotline], t[~hotline], Event.REPORT, Status.HIDDEN, self.actor_residents)
+        days = self.scenario_spec.residents.self_settle_days
+        r = rows[settle]
+        done = t[settle] + self.streams["triage"].standard_exponential(len(r)) * days
+        self.issues.settled_by[r] = SettledBy.RESIDENTS
+        self.move(r, t[settle], Event.SELF_SETTLE, Status.SETTLING, self.actor_residents, done)
+        self.to_platform(rows[hotline], t[hotline], np.full(hotline.sum(), DISTRICT),
+                         Event.REPORT, self.actor_residents)
+        self.level3_takes(rows[grid], t[grid])
+
+    def work_team_finds(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """A member settles issues of his own department's function on the spot; reports others."""
+        iss = self.issues
+        iss.found_by[rows] = FoundBy.WORK_TEAM
+        iss.channel[rows] = Channel.GRID
+        actor = self.actor_team[iss.grid_l1[rows]]
+        self.log(rows, t, Event.DISCOVER, Status.HIDDEN, actor)
+        spot = self.work_teams.settle_on_spot(rows)
+        r = rows[spot]
+        iss.settled_by[r] = SettledBy.WORK_TEAM
+        done = self.office_calendar.add_work(t[spot], iss.hours[r])
+        self.move(r, t[spot], Event.SETTLE, Status.SETTLING, actor[spot], done)
+        self.to_platform(rows[~spot], t[~spot], 1 + iss.grid_l1[rows[~spot]], Event.PASS_UP,
+                         actor[~spot])
+
+    def level3_takes(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """A level-3 leader settles minor issues himself or passes them up to the village."""
+        iss = self.issues
+        iss.channel[rows] = Channel.GRID
+        own = self.grid_leaders.triage_level3(rows)
+        iss.leader[rows[own]] = iss.grid_l3[rows[own]]
+        self.move(rows[own], t[own], Event.SETTLE, Status.GRID_L3, self.actor_grid[3])
+        up, tu = rows[~own], t[~own]
+        village = self.grid_leaders.triage_level2(up)
+        iss.leader[up[village]] = iss.grid_l2[up[village]]
+        self.move(up[village], tu[village], Event.PASS_UP, Status.GRID_L2, self.actor_grid[3])
+        self.to_platform(up[~village], tu[~village], 1 + iss.grid_l1[up[~village]],
+                         Event.PASS_UP, self.actor_grid[2])
+
+    # =========================================================================================
+    # Scheduled transitions, in time order, up to the end of the day
+    def advance(self, until: float) -> None:
+        """Process every transition due before ``until``, stage by stage, until none is left.
+
+        Each pass walks the stages in the order of an issue's path, so an issue can go through
+        several stages in one pass; passes repeat while pass-backs and reopenings bring issues
+        back to a platform within the day.
+        """
+        iss = self.issues
+        while True:
+            waiting = np.flatnonzero((iss.status == Status.PLATFORM) & np.isinf(iss.next_time)
+                                     & (iss.entered < until))
+            if len(waiting):
+                self.take_in(waiting)
+            due = iss.next_time < until
+            if not due.any():
+                return
+            for st, handler in self._handlers:
+                rows = np.flatnonzero(due & (iss.status == st))
+                if len(rows):
+                    handler(self, rows, iss.next_time[rows].copy())
+                    due = iss.next_time < until
+
+    def take_in(self, rows: np.ndarray) -> None:
+        iss = self.issues
+        iss.flagged[rows] |= self.platforms.flag(rows)
+        start, done = self.platforms.take_in(rows, iss.entered[rows].copy())
+        self.log(rows, start, Event.TAKE_IN, Status.PLATFORM, self.platforms.actor[
+            iss.platform[rows]])
+        iss.next_time[rows] = done
+
+    def platform_decides(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """After intake: rule on responsibility, escalate beyond authority, or dispatch."""
+        iss = self.issues
+        rule = self.platforms.wants_ruling(rows) & ~iss.bound[rows]
+        auth = self.platforms.has_authority(rows)
+        esc = rule & ~auth
+        self.to_platform(rows[esc], t[esc], np.full(esc.sum(), DISTRICT), Event.ESCALATE,
+                         self.platforms.actor[iss.platform[rows[esc]]])
+        r, tr = rows[rule & auth], t[rule & auth]
+        days = self.scenario_spec.platform.ruling_days
+        done = self.office_calendar.add_work(tr, np.full(len(r), days * self.office_calendar.hours))
+        iss.ruled[r] = True
+        self.move(r, tr, Event.RULING, Status.RULING, self.platforms.actor[iss.platform[r]], done)
+        go = ~rule
+        self.dispatch(rows[go], t[go], Event.DISPATCH)
+
+    def ruling_done(self, rows: np.ndarray, t: np.ndarray) -> None:
+        self.issues.bound[rows] = True
+        self.dispatch(rows, t, Event.RULE)
+
+    def dispatch(self, rows: np.ndarray, t: np.ndarray, event: Event) -> None:
+        iss = self.issues
+        unit = self.platforms.choose_unit(rows)
+        iss.unit[rows] = unit
+        first = iss.dispatches[rows] == 0
+        iss.first_unit[rows[first]] = unit[first]
+        iss.first_dispatch[rows] = np.fmin(iss.first_dispatch[rows], t)
+        iss.dispatches[rows] += 1
+        self.move(rows, t, event, Status.SCREENING, self.platforms.actor[iss.platform[rows]],
+                  self.units.screened_at(rows, t))
+
+    def screening_done(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """The unit accepts the issue into its queue or passes it back (推诿)."""
+        iss = self.issues
+        back = self.units.passes_back(rows)
+        b = rows[back]
+        iss.rejections[b] += 1
+        iss.total_rejections[b] += 1
+        self.to_platform(b, t[back], iss.platform[b], Event.PASS_BACK,
+                         self.units.actor[iss.unit[b]])
+        a, ta = rows[~back], t[~back]
+        iss.accepted[a] = ta
+        start, finish = self.units.serve(a, ta)
+        iss.service_end[a] = finish
+        self.move(a, ta, Event.ACCEPT, Status.QUEUED, self.units.actor[iss.unit[a]], start)
+
+    def service_starts(self, rows: np.ndarray, t: np.ndarray) -> None:
+        iss = self.issues
+        iss.started[rows] = t
+        self.move(rows, t, Event.START, Status.IN_SERVICE, self.units.actor[iss.unit[rows]],
+                  iss.service_end[rows])
+
+    def service_ends(self, rows: np.ndarray, t: np.ndarray) -> None:
+        iss = self.issues
+        line = iss.unit[rows] < self.n_departments
+        iss.settled_by[rows] = np.where(line, SettledBy.DEPARTMENT, SettledBy.TOWNSHIP)
+        self.close(rows, t, self.scenario_spec.units.quality, self.units.actor[iss.unit[rows]])
+
+    def grid_settles(self, rows: np.ndarray, t: np.ndarray) -> None:
+        iss = self.issues
+        l3 = iss.status[rows] == Status.GRID_L3
+        iss.settled_by[rows] = np.where(l3, SettledBy.GRID_L3, SettledBy.GRID_L2)
+        actor = np.where(l3, self.actor_grid[3], self.actor_grid[2])
+        self.close(rows, t, self.scenario_spec.grid_leaders.quality, actor)
+
+    def settling_done(self, rows: np.ndarray, t: np.ndarray) -> None:
+        iss = self.issues
+        by_team = iss.settled_by[rows] == SettledBy.WORK_TEAM
+        quality = np.where(by_team, self.scenario_spec.work_teams.quality, 1.0)
+        actor = np.where(by_team, self.actor_team[iss.grid_l1[rows]], self.actor_residents)
+        self.close(rows, t, quality, actor)
+
+    def close(self, rows: np.ndarray, t: np.ndarray, quality: float | np.ndarray,
+              actor: int | np.ndarray) -> None:
+        """Close; residents rate what the system closed; unresolved closures may be reopened."""
+        iss = self.issues
+        rng = self.streams["rating"]
+        u_res, u_ver = rng.random(len(rows)), rng.random(len(rows))
+        iss.resolved[rows] = u_res < quality
+        iss.closed[rows] = t
+        self.move(rows, t, Event.CLOSE, Status.CLOSED, actor)
+        rated = iss.settled_by[rows] != SettledBy.RESIDENTS
+        self.residents.rate(rows[rated], t[rated])
+        verify = self.scenario_spec.residents.verify_share
+        again = (iss.resolved[rows] == 0) & (u_ver < verify)
+        r = rows[again]
+        iss.reopens[r] += 1
+        iss.rejections[r] = 0
+        iss.bound[r] = False
+        iss.closed[r] = np.nan
+        iss.settled_by[r] = SettledBy.NONE
+        self.to_platform(r, t[again], np.full(len(r), DISTRICT), Event.REOPEN,
+                         self.actor_residents)
+
+    _handlers = (
+        (Status.SETTLING, settling_done),
+        (Status.GRID_L3, grid_settles),
+        (Status.GRID_L2, grid_settles),
+        (Status.PLATFORM, platform_decides),
+        (Status.RULING, ruling_done),
+        (Status.SCREENING, screening_done),
+        (Status.QUEUED, service_starts),
+        (Status.IN_SERVICE, service_ends),
+    )
+
+    # =========================================================================================
+    # Book-keeping
+    def to_platform(self, rows: np.ndarray, t: np.ndarray, platform: np.ndarray, event: Event,
+                    actor: int | np.ndarray) -> None:
+        """An issue arrives at a platform and waits for intake."""
+        iss = self.issues
+        iss.platform[rows] = platform
+        self.flow["reported"] += int(np.isnan(iss.reported[rows]).sum())
+        iss.reported[rows] = np.fmin(iss.reported[rows], t)
+        self.move(rows, t, event, Status.PLATFORM, actor)
+
+    def arrive(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """New issues enter the hidden stock."""
+        self.log(rows, t, Event.ARISE, Status.HIDDEN, self.actor_residents)
+        self.area_in[Status.HIDDEN] += float(np.sum(self.day + 1.0 - t))
+
+    def log(self, rows: np.ndarray, t: np.ndarray, event: Event, to: Status,
+            actor: int | np.ndarray) -> None:
+        """Log a transition without changing state (e.g. ARISE, DISCOVER, TAKE_IN)."""
+        self.event_counts[event] += len(rows)
+        iss = self.issues
+        self.events.log(iss.issue_id[rows], t, event, iss.status[rows], to, actor)
+
+    def move(self, rows: np.ndarray, t: np.ndarray, event: Event, to: Status,
+             actor: int | np.ndarray, next_time: float | np.ndarray = np.inf) -> None:
+        """Log a transition and put the issues in status ``to`` from ``t`` until ``next_time``."""
+        if len(rows) == 0:
+            return
+        self.log(rows, t, event, to, actor)
+        iss = self.issues
+        left = self.day + 1.0 - t
+        self.area_out += np.bincount(iss.status[rows], weights=np.broadcast_to(left, rows.shape),
+                                     minlength=len(Status))
+        self.area_in[to] += float(np.sum(np.broadcast_to(left, rows.shape)))
+        iss.status[rows] = to
+        iss.entered[rows] = t
+        iss.next_time[rows] = next_time
+
+    def record(self, day: int) -> None:
+        """One row of the daily time series, taken at the end of the day."""
+        from sim.observe import daily_row, snapshot_rows
+        self.daily.append(daily_row(self, day))
+        self.stock_start = self.issues.count_by_status()
+        self.area_in[:] = 0.0
+        self.area_out[:] = 0.0
+        self.event_counts[:] = 0
+        self.flow = dict.fromkeys(self.flow, 0)
+        every = self.scenario_spec.run.snapshot_every
+        if (day + 1) % every == 0 or day + 1 == self.scenario_spec.run.days:
+            self.snapshots.extend(snapshot_rows(self, day))

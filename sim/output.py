@@ -1,0 +1,74 @@
+"""Writing a run's results: Parquet tables, summary.json and charts, atomically.
+
+Everything is first written into a temporary sibling directory, which then replaces the
+output directory in one rename, so an interrupted run leaves either the old results or the new
+ones, never a mixture.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim.api import Results
+
+TABLES = ("issues", "events", "timeseries", "agents")
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(_json_safe(data), indent=2, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+
+
+def write_table(df: pd.DataFrame, path: Path) -> None:
+    df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
+
+
+def write_results(res: Results, out: Path, charts: bool = True) -> Path:
+    """Write all tables, the summary and charts into ``out`` (replaced as a whole)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        for name in TABLES:
+            write_table(getattr(res, name), tmp / f"{name}.parquet")
+        write_json(tmp / "summary.json", res.summary)
+        if charts:
+            from sim.charts import write_charts
+            write_charts(res, tmp / "charts")
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+        tmp.rename(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def read_results(out: Path) -> Results:
+    """Read back what :func:`write_results` wrote."""
+    out = Path(out)
+    tables = {name: pd.read_parquet(out / f"{name}.parquet") for name in TABLES}
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    return Results(summary=summary, **tables)

@@ -1,0 +1,82 @@
+"""Multi-server FIFO service in continuous working time (the units' and platforms' queues).
+
+A :class:`ServerPools` holds several pools of identical servers that share one working calendar
+(say, every unit working office hours). In each pool a job starts when it is ready and a server
+is free, jobs taken in order of their ready time (the Kiefer–Wolfowitz recursion), all on the
+working-hours clock of the calendar. Start and finish times are fixed when a job joins, which is
+exact for FIFO service: a job's start depends only on the jobs ahead of it.
+
+This is the one per-job Python loop on the daily path; a profile shows it is cheap (a heap
+replace per job, ~1 µs).
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from sim.calendar import WorkingCalendar
+
+
+class ServerPools:
+    """Pools of ``servers[k]`` servers each, working FIFO on one calendar."""
+
+    def __init__(self, servers: list[int], calendar: WorkingCalendar):
+        self.servers = np.asarray(servers, dtype=int)
+        self.calendar = calendar
+        self.free_at = [[0.0] * c for c in servers]   # heaps: working hour each server frees
+        self._spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def join(self, pool: np.ndarray, ready: np.ndarray,
+             hours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Jobs ready at calendar times ``ready`` need ``hours`` of work in pools ``pool``.
+
+        Returns calendar start and finish times, aligned with the inputs.
+        """
+        n = len(ready)
+        if n == 0:
+            return np.empty(0), np.empty(0)
+        ready_w = self.calendar.to_work(ready)
+        order = np.argsort(ready_w, kind="stable")
+        start_w = np.empty(n)
+        finish_w = np.empty(n)
+        heaps, hrs, rw, pl = self.free_at, hours.tolist(), ready_w.tolist(), pool.tolist()
+        for i in order.tolist():
+            free = heaps[pl[i]]
+            s = rw[i] if rw[i] > free[0] else free[0]
+            f = s + hrs[i]
+            heapq.heapreplace(free, f)
+            start_w[i] = s
+            finish_w[i] = f
+        self._spans.append((np.asarray(pool), start_w, finish_w))
+        return self.calendar.from_work(start_w), self.calendar.from_work(finish_w)
+
+    def _spans_of(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self._spans) != 1:       # consolidate the pieces joined since the last call
+            parts = self._spans or [(np.empty(0, int), np.empty(0), np.empty(0))]
+            self._spans = [tuple(np.concatenate([p[i] for p in parts]) for i in range(3))]
+        pool, s, f = self._spans[0]
+        sel = pool == k
+        return s[sel], f[sel]
+
+    def busy_by_day(self, k: int, days: int) -> np.ndarray:
+        """Server-hours pool ``k`` worked on each calendar day 0..days-1."""
+        s, f = self._spans_of(k)
+        edges = self.calendar.to_work(np.arange(days + 1, dtype=float))
+        # busy(x) = sum over jobs of overlap([s, f], [0, x]) = sum_{s<x}(x-s) - sum_{f<x}(x-f)
+        s, f = np.sort(s), np.sort(f)
+        cs, cf = np.r_[0.0, np.cumsum(s)], np.r_[0.0, np.cumsum(f)]
+        ks, kf = np.searchsorted(s, edges), np.searchsorted(f, edges)
+        busy = (ks * edges - cs[ks]) - (kf * edges - cf[kf])
+        return np.diff(busy)
+
+    def available_by_day(self, k: int, days: int) -> np.ndarray:
+        """Server-hours pool ``k`` had open on each calendar day 0..days-1."""
+        return self.servers[k] * np.diff(self.calendar.to_work(np.arange(days + 1, dtype=float)))
+
+    def utilisation(self, k: int, first_day: int, days: int) -> float:
+        """Share of pool ``k``'s open hours spent working, over days first_day..days-1."""
+        busy = self.busy_by_day(k, days)[first_day:].sum()
+        avail = self.available_by_day(k, days)[first_day:].sum()
+        return float(busy / avail) if avail > 0 else float("nan")

@@ -1,0 +1,423 @@
+"""Scenarios: typed, validated parameter sets loaded from TOML files.
+
+A scenario is data. Every policy the model can represent is a value here, never a branch in the
+code. Each field's description names its source, or says "assumption" with a plausible range;
+``tests/test_scenario.py`` checks that none is missing. ``docs/parameters.md`` is generated from
+these descriptions (``gridsim params``).
+
+The class is called ``GridScenario`` so that it does not shadow Mesa's experimental ``Scenario``.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ScenarioError(ValueError):
+    """Bad scenario input. ``str(err)`` is one line naming the file and the key."""
+
+    def __init__(self, source: str, key: str, message: str):
+        self.source, self.key, self.message = source, key, message
+        super().__init__(f"{source}: {key}: {message}")
+
+
+def F(default: Any, doc: str, **limits: Any) -> Any:
+    """A documented field. ``doc`` must say 'source: ...' or 'assumption ...'."""
+    return Field(default, description=doc, **limits)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Run(Section):
+    """How long to run and what to record."""
+
+    days: int = F(365, "Days simulated. Source: issue #2 (a year of a district).", ge=1)
+    seed: int = F(20130326, "Root seed of the SeedSequence. Assumption: any value; the default "
+                  "is the date of the seed speech.", ge=0)
+    warmup_days: int = F(90, "Days excluded from headline metrics. Assumption (60–180): long "
+                         "enough for trust and backlogs to settle. A run no longer than its "
+                         "warm-up uses a quarter of its days instead (summary.json says which).",
+                         ge=0)
+    snapshot_every: int = F(30, "Days between rows of agents.parquet. Assumption.", ge=1)
+    start_weekday: int = F(0, "Weekday of day 0 (0 = Monday). Assumption.", ge=0, le=6)
+
+
+class Calendar(Section):
+    """A working calendar: daily opening hours on working days."""
+
+    open_hour: float = F(8.5, "Hour of day work starts. Source: Chinese civil-service office "
+                         "hours 8:30–17:30 (assumption for grid staff).", ge=0, lt=24)
+    hours: float = F(8.0, "Working hours per working day; 24 makes a 24-hour calendar. Source: "
+                     "Labour Law art. 36 (8 h/day).", gt=0, le=24)
+    workdays: int = F(5, "Working days per week (days 0..workdays-1 of each week). Source: "
+                      "Labour Law art. 36 (5-day week).", ge=1, le=7)
+
+    @model_validator(mode="after")
+    def _fits_in_day(self) -> Calendar:
+        if self.hours < 24 and self.open_hour + self.hours > 24:
+            raise ValueError("open_hour + hours must not pass midnight")
+        return self
+
+
+class District(Section):
+    """The territory: townships (level-1 grids), villages/communities (level 2), blocks (level 3)."""
+
+    population: int = F(600_000, "Residents. Source: issue #2 (a district of about 600,000; "
+                        "Zhengzhou's urban districts hold 0.4–1.2 million).", ge=1)
+    townships: int = F(12, "Townships/street offices (一级网格). Source: issue #2 (10–15).", ge=1)
+    villages_per_township: int = F(10, "Villages/communities per township (二级网格). Source: "
+                                   "issue #2 (~120 in a district).", ge=1)
+    grids_per_village: int = F(10, "Level-3 grids per village/community (三级网格). Source: issue "
+                               "#2 (~1,200 in a district); Zhengzhou had ~18,000 for 9.2M people "
+                               "(郑州日报 2013-02-06), i.e. ~510 residents per grid.", ge=1)
+    resident_agents_per_grid: int = F(4, "Resident agents per level-3 grid; each stands for a "
+                                      "building / micro-grid. Assumption (micro-grids of 50–70 "
+                                      "households, Zhengzhou 2025, secondary).", ge=1)
+    urban_share: Prob = F(0.6, "Share of townships that are urban street offices (楼栋长) rather "
+                          "than rural (联户代表). Assumption (0.3–0.9).")
+
+
+class Residents(Section):
+    """Residents (群众) and their organisers (楼栋长 / 联户代表)."""
+
+    organiser_coverage_urban: Prob = F(0.7, "Share of urban buildings with a building head "
+                                       "(楼栋长). Assumption (0.3–1.0); the seed asks to promote it.")
+    organiser_coverage_rural: Prob = F(0.5, "Share of rural micro-grids with a household "
+                                       "representative (联户代表). Assumption (0.2–1.0).")
+    initial_trust: Prob = F(0.6, "Initial trust in the grid system. Assumption (0.4–0.8): "
+                            "Beijing 12345 satisfaction was 65 % in 2019 (secondary).")
+    report_rate: float = F(0.08, "Daily hazard that residents report a hidden issue, at trust 1. "
+                           "Assumption (0.03–0.3/day); `inf` reports at once.", ge=0)
+    report_trust_floor: Prob = F(0.3, "Share of the reporting hazard that does not depend on "
+                                 "trust. Assumption (0.1–0.5).")
+    hotline_share: Prob = F(0.35, "Share of resident reports that go straight to the 12345 "
+                            "hotline rather than through the grid, for unorganised residents. "
+                            "Assumption (0.2–0.6).")
+    hotline_share_organised: Prob = F(0.1, "Same, for residents with an organiser, who report "
+                                      "through the organiser. Assumption (0.0–0.3).")
+    self_settle_share: Prob = F(0.4, "Share of minor issues reported to an organiser that "
+                                "residents settle themselves (自治). Assumption (0.2–0.6).")
+    self_settle_days: float = F(1.0, "Mean days residents take to settle an issue themselves. "
+                                "Assumption (0.5–3).", ge=0)
+    trust_learning_rate: Prob = F(0.1, "Weight of one rating in the trust update (exponential "
+                                  "smoothing). Assumption (0.02–0.3).")
+    verify_share: Prob = F(0.5, "Share of closures that the reporting resident verifies; an "
+                           "unresolved closure that is verified is reopened. Assumption (0.2–0.9).")
+    lapse_rate: float = F(1 / 60, "Daily hazard that a hidden issue disappears unseen (moves away, "
+                          "fixes itself, is forgotten), so the hidden stock stays finite. "
+                          "Assumption (1/180–1/20).", ge=0)
+
+
+class GridLeaders(Section):
+    """Grid leaders (网格长) on levels 3 (blocks) and 2 (villages/communities)."""
+
+    level3_hours: float = F(8.0, "Hours per day a level-3 grid leader works on grid duties. "
+                            "Assumption (6–10); the seed warns against overloading them.", gt=0)
+    level3_patrol_hours: float = F(3.0, "Hours per day a level-3 leader patrols when time allows. "
+                                   "Assumption (1–5).", ge=0)
+    patrol_find_rate: float = F(0.12, "Daily hazard, per patrol hour, that a hidden issue in the "
+                                "grid is found. Assumption (0.05–0.3); Dongcheng found 90 % of "
+                                "issues in its first months (Xinhua 2005).", ge=0)
+    level3_settle_share: Prob = F(0.7, "Share of minor issues a level-3 leader settles himself. "
+                                  "Assumption (0.5–0.9).")
+    level3_settle_share_ordinary: Prob = F(0.25, "Share of ordinary issues a level-3 leader "
+                                           "settles himself. Assumption (0.1–0.4).")
+    level2_per_village: int = F(2, "Grid staff per village/community (secretary plus one). "
+                                "Assumption (1–4).", ge=1)
+    level2_hours: float = F(6.0, "Hours per day each level-2 staff spends on issues. Assumption "
+                            "(4–8).", gt=0)
+    level2_settle_share: Prob = F(0.3, "Share of issues passed up to a village that it settles "
+                                  "itself. Assumption (0.1–0.5).")
+    handling_hours_factor: float = F(0.5, "Hours the grid spends on an issue it settles, as a "
+                                     "multiple of the issue's work content (grid issues are the "
+                                     "simpler ones). Assumption (0.3–1).", gt=0)
+    quality: Prob = F(0.95, "Probability that an issue the grid settles is truly resolved. "
+                      "Assumption (0.85–0.99).")
+
+
+class WorkTeams(Section):
+    """Work teams (群众工作队): civil servants sent down (下沉) to townships."""
+
+    members_per_township: int = F(30, "Members per township. Source: Zhengzhou sent 45,388 civil "
+                                  "servants down for ~18,000 level-3 grids (郑州日报 2013-02-06), "
+                                  "~2.5 per grid; a district assigns far fewer to issue work: "
+                                  "assumption (0–250).", ge=0)
+    hours_per_week: float = F(8.0, "Hours per week each member spends in the area. Assumption "
+                              "(2–40), a key one: sweep it.", ge=0, le=168)
+    find_rate: float = F(0.01, "Daily hazard, per member-hour in the township per level-3 grid, "
+                         "that a hidden issue is found. Assumption (0.005–0.05).", ge=0)
+    aligned: Prob = F(0.5, "Share of members posted by function (职能对口) rather than at random. "
+                      "Assumption (0–1); the seed asks for full alignment.")
+    quality: Prob = F(0.95, "Probability that an issue a member settles on the spot is truly "
+                      "resolved. Assumption (0.85–0.99).")
+
+
+class Platform(Section):
+    """Information platforms (社会公共管理信息平台) at district and township level."""
+
+    district_operators: int = F(8, "Operators of the district platform / 12345 desk. Assumption "
+                                "(4–20); Dongcheng had 956 field collectors but few dispatchers "
+                                "(secondary).", ge=1)
+    township_operators: int = F(2, "Operators of each township platform. Assumption (1–4).", ge=1)
+    intake_minutes: float = F(10.0, "Mean minutes an operator spends taking in and dispatching one "
+                              "issue. Assumption (3–20); Dongcheng dispatched >70 % automatically "
+                              "by 2015 (secondary).", ge=0)
+    dispatch_accuracy: Prob = F(0.98, "Probability that a first dispatch reaches the responsible "
+                                "unit. Source: Dongcheng 98 % (Xinhua 2005).")
+    redispatch_accuracy: Prob = F(0.9, "Probability that a re-dispatch after a pass-back reaches "
+                                  "the responsible unit. Assumption (0.7–0.99).")
+    flag_ambiguous: Prob = F(0.7, "Probability that an operator flags an issue of ambiguous "
+                             "responsibility at intake. Assumption (0.3–0.9).")
+    ruling_threshold: int | Literal["never"] = F(2, "Pass-backs after which the platform rules on "
+                                                  "responsibility (裁决); 0 rules on flagged "
+                                                  "ambiguous issues at intake; 'never' never "
+                                                  "rules. Assumption (0–3); the seed asks for an "
+                                                  "immediate ruling (立即处置的说法).")
+    ruling_days: float = F(1.0, "Working days a ruling takes. Assumption (0.5–5).", ge=0)
+    township_rules_own: bool = F(True, "Township platforms may rule on township units; rulings on "
+                                 "district departments go up to the district platform. Source: "
+                                 "seed (五) 依据管理权限.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _threshold(cls, data: Any) -> Any:
+        k = data.get("ruling_threshold") if isinstance(data, dict) else None
+        if isinstance(k, int) and not isinstance(k, bool) and k < 0:
+            raise ValueError("ruling_threshold must be >= 0 or 'never'")
+        return data
+
+
+class Units(Section):
+    """Behaviour shared by the units that handle dispatched issues: departments and townships."""
+
+    screening_hours: float = F(2.0, "Mean working hours a unit takes to screen a dispatched issue "
+                               "before accepting or passing it back. Assumption (0.5–8).", ge=0)
+    pass_back: Prob = F(0.003, "Probability a unit passes back an issue that is clearly its own. "
+                        "Calibrated: Lianyungang 98.1 % done first time (2017).")
+    pass_back_ambiguous: Prob = F(0.3, "Probability a unit passes back an issue whose "
+                                  "responsibility is ambiguous. Assumption (0.2–0.7); blame "
+                                  "avoidance (倪星 & 王锐 2018).")
+    pass_back_misdispatched: Prob = F(0.95, "Probability a unit passes back an issue dispatched to "
+                                      "it by mistake. Assumption (0.8–1).")
+    township_staff: int = F(40, "Staff of each township office handling territorial (块) orders. "
+                            "Assumption (4–20).", ge=1)
+    quality: Prob = F(0.96, "Probability that a closure by a unit truly resolves the issue. "
+                      "Source: Dongcheng handling 96.5 % (Xinhua 2005).")
+    service: Literal["exponential", "lognormal"] = F("lognormal", "Distribution of work content. "
+                                                     "Assumption: lognormal fits the heavy right "
+                                                     "tail of NYC 311 times to close.")
+    service_cv: float = F(2.0, "Coefficient of variation of work content (lognormal only). "
+                          "Assumption (0.5–2.5).", gt=0)
+    coordination_hours: float = F(8.0, "Working hours added to an issue with a co-handling "
+                                  "department (协办) for coordination. Assumption (2–24).", ge=0)
+
+
+class Department(Section):
+    """A functional department (职能部门, 条)."""
+
+    name: str = F(..., "Identifier. Source: seed (四) lists urban management, housing, public "
+                  "security, civil affairs... (domain brief §1).")
+    staff: int = F(..., "Staff who handle issues, each one issue at a time. Assumption "
+                   "(5–60 in a district).", ge=1)
+
+
+class Category(Section):
+    """A category of issue and how it arises."""
+
+    name: str = F(..., "Identifier. Source: domain brief (at least 8 categories).")
+    rate: float = F(..., "Issues arising per 1,000 residents per year. Assumption, scaled so that "
+                    "reports reach ~0.2/resident/year (Beijing 12345: ~1 contact/resident/year "
+                    "incl. enquiries, 2023).", ge=0)
+    minor_share: Prob = F(0.5, "Share that is minor (settleable by residents or grid). "
+                          "Assumption.")
+    major_share: Prob = F(0.05, "Share that is major (three times the work). Assumption.")
+    hours: float = F(6.0, "Mean work content of an ordinary issue in working hours. Assumption; "
+                     "Dongcheng mean handling ≤ 7 h (secondary).", gt=0)
+    deadline_days: float = F(5.0, "Working days allowed before the issue is overdue. Assumption "
+                             "(1–15), typical 12345 time limits.", gt=0)
+    lead: str = F(..., "Lead department (主办). Source: seed (四) 主办、协办和配合.")
+    co: str | None = F(None, "Co-handling department (协办), if any. Source: seed (四).")
+    territorial_share: Prob = F(0.8, "Share dispatched to the township under 属地管理 (块). "
+                                "Source: Yichun 12345 sent 85 % of orders to 块 (2023).")
+    ambiguous_share: Prob = F(0.05, "Share whose responsibility is ambiguous. Assumption.")
+
+    @model_validator(mode="after")
+    def _shares(self) -> Category:
+        if self.minor_share + self.major_share > 1 + 1e-12:
+            raise ValueError("minor_share + major_share must not exceed 1")
+        return self
+
+
+class GridScenario(Section):
+    """Everything the model needs. Sections mirror the seed's actors."""
+
+    name: str = F("baseline", "Scenario name. Assumption: free text.")
+    description: str = F("", "One line shown by `gridsim scenarios`. Assumption: free text.")
+    run: Run = Field(default_factory=Run, description="Source: issue #2.")
+    district: District = Field(default_factory=District, description="Source: issue #2.")
+    office_calendar: Calendar = Field(default_factory=Calendar,
+                                      description="Source: Labour Law art. 36.")
+    grid_calendar: Calendar = Field(
+        default_factory=lambda: Calendar(open_hour=8.0, hours=10.0, workdays=7),
+        description="Grid leaders work every day. Assumption (grid work is daily, 8:00–18:00).")
+    hotline_calendar: Calendar = Field(
+        default_factory=lambda: Calendar(open_hour=0.0, hours=24.0, workdays=7),
+        description="Source: 12345 answers 24 hours a day.")
+    residents: Residents = Field(default_factory=Residents, description="Source: seed (二).")
+    grid_leaders: GridLeaders = Field(default_factory=GridLeaders, description="Source: seed (二).")
+    work_teams: WorkTeams = Field(default_factory=WorkTeams, description="Source: seed (七).")
+    platform: Platform = Field(default_factory=Platform, description="Source: seed (五).")
+    units: Units = Field(default_factory=Units, description="Source: seed (四), (五).")
+    departments: list[Department] = Field(default_factory=list,
+                                          description="Source: seed (四).")
+    categories: list[Category] = Field(default_factory=list,
+                                       description="Source: domain brief §1.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GridScenario:
+        names = [d.name for d in self.departments]
+        if not names:
+            raise ValueError("at least one department is needed")
+        if len(set(names)) != len(names):
+            raise ValueError("department names must be unique")
+        if not self.categories:
+            raise ValueError("at least one category is needed")
+        for i, c in enumerate(self.categories):
+            for role in ("lead", "co"):
+                dep = getattr(c, role)
+                if dep is not None and dep not in names:
+                    raise ValueError(f"categories[{i}].{role}: unknown department {dep!r}")
+        n_agents = self.n_grids * self.district.resident_agents_per_grid
+        if n_agents > self.district.population:
+            raise ValueError(f"more resident agents ({n_agents}) than residents")
+        return self
+
+    @property
+    def n_villages(self) -> int:
+        return self.district.townships * self.district.villages_per_township
+
+    @property
+    def n_grids(self) -> int:
+        return self.n_villages * self.district.grids_per_village
+
+    @property
+    def ruling_k(self) -> float:
+        """The ruling threshold as a number (``inf`` for never)."""
+        k = self.platform.ruling_threshold
+        return math.inf if k == "never" else float(k)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading, overriding and reporting errors
+
+
+SCENARIO_DIR = resources.files("sim") / "scenarios"
+
+
+def scenario_names() -> list[str]:
+    return sorted(p.name[:-5] for p in SCENARIO_DIR.iterdir() if p.name.endswith(".toml"))
+
+
+def _locate(name_or_path: str | Path) -> tuple[str, str]:
+    """Return (label, text) for a scenario name or a path to a TOML file."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists() or "/" in str(name_or_path):
+        try:
+            return str(p), p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            reason = getattr(err, "strerror", None) or type(err).__name__
+            raise ScenarioError(str(p), "file", f"cannot read ({reason})") from None
+    name = str(name_or_path)
+    if name not in scenario_names():
+        raise ScenarioError(name, "scenario",
+                            f"unknown scenario (known: {', '.join(scenario_names())})")
+    res = SCENARIO_DIR / f"{name}.toml"
+    return f"sim/scenarios/{name}.toml", res.read_text(encoding="utf-8")
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("int", "constrained-int", "literal['never']", "function-after[_fits_in_day()]"):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def validate(data: dict[str, Any], source: str) -> GridScenario:
+    """Build a scenario from a dict, turning the first validation error into a ScenarioError."""
+    try:
+        return GridScenario.model_validate(data)
+    except ValidationError as err:
+        e = err.errors()[0]
+        msg = e["msg"].removeprefix("Value error, ")
+        if msg.startswith("categories[") and ": " in msg:  # key named inside the message
+            key, msg = msg.split(": ", 1)
+            raise ScenarioError(source, key, msg) from None
+        raise ScenarioError(source, _loc(e["loc"]), msg) from None
+
+
+def parse_value(text: str) -> Any:
+    """Parse the value of a ``--set key=value`` as TOML, falling back to a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], source: str) -> None:
+    """Set ``section.key`` (or ``section__key``) values in ``data`` in place."""
+    for dotted, value in overrides.items():
+        parts = dotted.replace("__", ".").split(".")
+        node: Any = data
+        model: Any = GridScenario
+        for i, part in enumerate(parts):
+            fields = getattr(model, "model_fields", None)
+            if isinstance(node, list):
+                raise ScenarioError(source, dotted, "lists can only be replaced whole")
+            if fields is None or part not in fields:
+                raise ScenarioError(source, dotted, "unknown parameter")
+            if i == len(parts) - 1:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+                ann = fields[part].annotation
+                model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def load_scenario(name_or_path: str | Path = "baseline",
+                  overrides: dict[str, Any] | None = None) -> GridScenario:
+    """Load a named scenario (``gridsim scenarios``) or a TOML file, then apply overrides."""
+    source, text = _locate(name_or_path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(source, "toml", f"malformed TOML ({err})") from None
+    if overrides:
+        apply_overrides(data, overrides, "--set")
+    try:
+        return validate(data, source)
+    except ScenarioError as err:
+        overridden = {k.replace("__", ".") for k in (overrides or {})}
+        if err.key in overridden:
+            raise ScenarioError("--set", err.key, err.message) from None
+        raise
+
+
+def resolved_dict(scenario: GridScenario) -> dict[str, Any]:
+    """The fully resolved scenario as plain JSON-able data."""
+    return scenario.model_dump(mode="json")

@@ -1,0 +1,119 @@
+"""The model's output tables as DataFrames (columns documented in ``docs/outputs.md``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from sim.issues import Channel, FoundBy, SettledBy, Status
+
+if TYPE_CHECKING:
+    from sim.model import GridModel
+
+SEVERITIES = ["minor", "ordinary", "major"]
+
+
+def _names(enum: type) -> list[str]:
+    return [e.name.lower() for e in enum]
+
+
+def _cat(codes: np.ndarray, names: list[str]) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes.astype(int), names)
+
+
+def _maybe(codes: np.ndarray, names: list[str]) -> pd.Categorical:
+    """Categorical with code -1 as missing."""
+    return pd.Categorical.from_codes(codes.astype(int), names)
+
+
+def issues_frame(m: GridModel) -> pd.DataFrame:
+    """A row per issue that arose, open or finished."""
+    c = m.issues.all_rows()
+    sc = m.scenario_spec
+    units = [a.name for a in m.units.agents]
+    kinds = np.array([a.kind for a in m.units.agents] + [None])
+    deps = [d.name for d in sc.departments]
+    resolved = pd.array(np.where(c["resolved"] < 0, None, c["resolved"] == 1), dtype="boolean")
+    return pd.DataFrame({
+        "issue_id": c["issue_id"],
+        "category": _cat(c["category"], [x.name for x in sc.categories]),
+        "severity": _cat(c["severity"], SEVERITIES),
+        "resident": c["resident"],
+        "grid_l1": c["grid_l1"].astype(np.int32),
+        "grid_l2": c["grid_l2"],
+        "grid_l3": c["grid_l3"],
+        "created_day": c["created"],
+        "discovered_day": c["discovered"],
+        "reported_day": c["reported"],
+        "first_dispatch_day": c["first_dispatch"],
+        "accepted_day": c["accepted"],
+        "started_day": c["started"],
+        "closed_day": c["closed"],
+        "found_by": _cat(c["found_by"], _names(FoundBy)),
+        "channel": _cat(c["channel"], _names(Channel)),
+        "settled_by": _cat(c["settled_by"], _names(SettledBy)),
+        "lead_department": _maybe(c["lead_department"], deps),
+        "co_department": _maybe(c["co_department"], deps),
+        "responsible": _maybe(c["responsible"], units),
+        "department": _maybe(c["unit"], units),
+        "first_unit": _maybe(c["first_unit"], units),
+        "first_unit_kind": pd.Categorical(kinds[c["first_unit"]], ["line", "territory"]),
+        "first_dispatch_correct": np.where(c["first_unit"] >= 0,
+                                           c["first_unit"] == c["responsible"], False),
+        "ambiguous": c["ambiguous"],
+        "work_hours": c["hours"],
+        "deadline_days": c["deadline"],
+        "dispatches": c["dispatches"].astype(np.int32),
+        "rejections": c["total_rejections"].astype(np.int32),
+        "ruled": c["ruled"],
+        "resolved": resolved,
+        "reopens": c["reopens"].astype(np.int32),
+        "satisfaction": c["satisfaction"].astype(float),
+        "status": _cat(c["status"], _names(Status)),
+    })
+
+
+def timeseries_frame(m: GridModel) -> pd.DataFrame:
+    """A row per day, with the utilisation of each kind of unit added."""
+    ts = pd.DataFrame(m.daily)
+    days = len(ts)
+    if days == 0:
+        return ts
+    for col in ts.columns:
+        if col != "day" and ts[col].dtype.kind in "iu":
+            ts[col] = ts[col].astype(np.int64)
+    u = m.units
+    for kind, sel in (("line", range(u.n_line)), ("territory", range(u.n_line, u.n))):
+        busy = sum((u.pools.busy_by_day(k, days) for k in sel), np.zeros(days))
+        avail = sum((u.pools.available_by_day(k, days) for k in sel), np.zeros(days))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ts[f"utilisation_{kind}"] = np.where(avail > 0, busy / avail, np.nan)
+    p = m.platforms
+    for name, pools, ks in (("platform_district", p.district_pool, [0]),
+                            ("platform_township", p.township_pools,
+                             range(len(p.agents) - 1))):
+        busy = sum((pools.busy_by_day(k, days) for k in ks), np.zeros(days))
+        avail = sum((pools.available_by_day(k, days) for k in ks), np.zeros(days))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ts[f"utilisation_{name}"] = np.where(avail > 0, busy / avail, np.nan)
+    return ts
+
+
+def agents_frame(m: GridModel) -> pd.DataFrame:
+    """Periodic snapshots of grid leaders, units, work teams and platforms."""
+    df = pd.DataFrame(m.snapshots)
+    if len(df):
+        df["agent_type"] = df["agent_type"].astype("category")
+    return df
+
+
+def node_utilisation(m: GridModel, first_day: int) -> dict[str, float]:
+    """Utilisation of every unit and platform over days first_day..end."""
+    days = m.day
+    out = {f"{a.kind}:{a.name}": m.units.pools.utilisation(a.index, first_day, days)
+           for a in m.units.agents}
+    for p in m.platforms.agents:
+        out[f"platform:{p.name}"] = m.platforms.utilisation(p.index, first_day, days)
+    return out
