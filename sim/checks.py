@@ -75,9 +75,10 @@ def littles_law(events: pd.DataFrame, timeseries: pd.DataFrame, first_day: int,
                 last_day: int) -> pd.DataFrame:
     """Little's law per subsystem over days first_day..last_day (inclusive).
 
-    L is the mean of the model's own day-average stock (``avg_*`` columns); λ the entries per day and W the mean
-    time in the subsystem, from the event time stamps clipped to the window. L = λW holds when
-    the two measurements of the same integral agree.
+    L is the mean of the model's own day-average stock (``avg_*`` columns, kept by the model as
+    issues move); λ is the entries per day and W the mean time in the subsystem, both from the
+    event time stamps clipped to the window. L = λW holds when the two measurements of the same
+    integral agree.
     """
     iv = state_intervals(events)
     a, b = float(first_day), float(last_day + 1)
@@ -101,7 +102,7 @@ def littles_law(events: pd.DataFrame, timeseries: pd.DataFrame, first_day: int,
 
 
 def _entries(iv: pd.DataFrame, states: list[str], a: float, b: float) -> int:
-    """Entries into the set of ``states`` during [a, b): intervals in it whose predecessor is not."""
+    """Entries into ``states`` during [a, b): intervals in them whose predecessor is not."""
     inside = iv["state"].isin(states).to_numpy()
     same_issue = np.r_[False, iv["issue_id"].to_numpy()[1:] == iv["issue_id"].to_numpy()[:-1]]
     prev_inside = np.r_[False, inside[:-1]] & same_issue

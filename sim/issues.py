@@ -75,6 +75,7 @@ class Event(IntEnum):
     START = 14
     CLOSE = 15
     REOPEN = 16
+    PUSH_DOWN = 17    # a line department sends it down to the township (属地管理): a rejection
 
 
 NAN = np.nan
@@ -134,14 +135,18 @@ class IssueTable:
             k: np.full(capacity, fill, dtype=dt) for k, (dt, fill) in COLUMNS.items()
         }
         self._archive: list[dict[str, np.ndarray]] = []
+        self._refresh()
 
     def __len__(self) -> int:
         return self.n
 
+    def _refresh(self) -> None:
+        """Expose each column's live rows as an attribute (``table.status`` ...)."""
+        for k, v in self.cols.items():
+            self.__dict__[k] = v[: self.n]
+
+    # for type checkers: columns are attributes set by _refresh
     def __getattr__(self, name: str) -> np.ndarray:
-        cols = self.__dict__.get("cols")
-        if cols is not None and name in cols:
-            return cols[name][: self.n]
         raise AttributeError(name)
 
     def add(self, count: int, **values: np.ndarray) -> np.ndarray:
@@ -160,6 +165,7 @@ class IssueTable:
         self.cols["issue_id"][rows] = np.arange(self.next_id, self.next_id + count)
         self.next_id += count
         self.n = need
+        self._refresh()
         return rows
 
     def compact(self, min_share: float = 0.1) -> None:
@@ -176,6 +182,7 @@ class IssueTable:
         for k, (_, fill) in COLUMNS.items():
             self.cols[k][m : self.n] = fill
         self.n = m
+        self._refresh()
 
     def all_rows(self) -> dict[str, np.ndarray]:
         """Every issue ever created (archived and open), sorted by id."""
@@ -189,10 +196,10 @@ class IssueTable:
 
 
 def _column(value: object, n: int, dtype: type) -> np.ndarray:
-    """A fresh length-n array from a scalar or an array."""
+    """A length-n array from a scalar or an array."""
     if np.ndim(value) == 0:
         return np.full(n, value, dtype=dtype)
-    return np.array(value, dtype=dtype)
+    return np.asarray(value, dtype=dtype)
 
 
 class EventLog:
@@ -215,29 +222,28 @@ class EventLog:
     def log(self, issue_ids: np.ndarray, time: np.ndarray, event: Event,
             src: Status | np.ndarray, dst: Status | np.ndarray,
             actor: int | np.ndarray) -> None:
-        n = len(issue_ids)
-        if not self.enabled or n == 0:
-            return
-        self._chunks.append((
-            np.asarray(issue_ids, dtype=np.int64).copy(),
-            _column(time, n, np.float64),
-            np.full(n, int(event), dtype=np.int8),
-            _column(src, n, np.int8),
-            _column(dst, n, np.int8),
-            _column(actor, n, np.int32),
-        ))
+        """Record transitions; arrays must not be modified afterwards (callers pass fresh ones)."""
+        if self.enabled and len(issue_ids):
+            self._chunks.append((issue_ids, time, int(event), src, dst, actor))
 
     def __len__(self) -> int:
         return sum(len(c[0]) for c in self._chunks)
 
+    def columns(self) -> list[np.ndarray]:
+        """The log as six aligned arrays, in the order the transitions were recorded."""
+        dtypes = (np.int64, np.float64, np.int8, np.int8, np.int8, np.int32)
+        if not self._chunks:
+            return [np.empty(0, dtype=t) for t in dtypes]
+        out = []
+        for i, dt in enumerate(dtypes):
+            parts = [_column(c[i], len(c[0]), dt) for c in self._chunks]
+            out.append(np.concatenate(parts))
+        return out
+
     def frame(self) -> pd.DataFrame:
         """The log as a DataFrame sorted by time (stable within equal times)."""
         cols = ["issue_id", "time", "event", "from", "to", "actor"]
-        if not self._chunks:
-            arrays = [np.empty(0, dtype=t) for t in ("i8", "f8", "i1", "i1", "i1", "i4")]
-        else:
-            arrays = [np.concatenate([c[i] for c in self._chunks]) for i in range(6)]
-        df = pd.DataFrame(dict(zip(cols, arrays, strict=True)))
+        df = pd.DataFrame(dict(zip(cols, self.columns(), strict=True)))
         df = df.sort_values(["time", "issue_id"], kind="stable").reset_index(drop=True)
         status_names = [s.name.lower() for s in Status]
         df["event"] = pd.Categorical.from_codes(df["event"], [e.name.lower() for e in Event])

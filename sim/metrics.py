@@ -44,6 +44,22 @@ def km_summary(durations: np.ndarray, observed: np.ndarray) -> dict[str, float]:
     return out
 
 
+MONTH = 30  # days in a reporting month
+
+
+def monthly_closure(disp: pd.DataFrame, warmup: int, days: int) -> float:
+    """Share of issues reported in a month that are closed by the month's end, pooled over
+    the whole months after the warm-up: how hotlines report their closure rates."""
+    first = -(-warmup // MONTH)                   # first month starting after the warm-up
+    last = days // MONTH                          # months [first, last) are whole
+    if last <= first:
+        return float("nan")
+    month = np.floor(disp["reported_day"].to_numpy() / MONTH)
+    sel = (month >= first) & (month < last)
+    closed_by = disp["closed_day"].to_numpy()[sel] < (month[sel] + 1) * MONTH
+    return float(closed_by.mean()) if sel.any() else float("nan")
+
+
 def work_days(calendar: Any, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Working days between calendar times on a :class:`~sim.calendar.WorkingCalendar`."""
     return (calendar.to_work(end) - calendar.to_work(start)) / calendar.hours
@@ -70,7 +86,7 @@ def headline(issues: pd.DataFrame, timeseries: pd.DataFrame, *, warmup: int, day
     out["dispatched"] = len(disp)
     if len(disp):
         closed = disp["status"] == "closed"
-        out["closure_rate"] = float(closed.mean())
+        out["closure_rate"] = monthly_closure(disp, warmup, days)
         # on time: closed within the deadline (working days from report), among issues whose
         # deadline fell before the end of the run
         took = work_days(office_calendar, disp["reported_day"].to_numpy(),

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from mesa import Model
+from mesa.datacollection import DataCollector
 
 from sim.agents import GridLeaders, Platforms, Residents, Units, WorkTeams
 from sim.agents.platform import DISTRICT
@@ -25,7 +26,8 @@ from sim.issues import Channel, Event, EventLog, FoundBy, IssueTable, SettledBy,
 from sim.scenario import GridScenario, apply_overrides, load_scenario, validate
 from sim.streams import Streams
 
-CAUSES = ("report", "patrol", "work_team", "lapse")
+MESA_REPORTERS = ("open_total", "open_hidden", "closed", "rejections", "rulings",
+                  "leader_overload_share", "trust_mean")
 
 
 class GridModel(Model):
@@ -60,6 +62,8 @@ class GridModel(Model):
         self.office_calendar = WorkingCalendar(spec.office_calendar, spec.run.start_weekday,
                                                horizon)
         self.grid_calendar = WorkingCalendar(spec.grid_calendar, spec.run.start_weekday, horizon)
+        self.platform_calendar = WorkingCalendar(spec.platform_calendar, spec.run.start_weekday,
+                                                 horizon)
         self.hotline_calendar = WorkingCalendar(spec.hotline_calendar, spec.run.start_weekday,
                                                 horizon)
         self._category_arrays(spec)
@@ -74,7 +78,11 @@ class GridModel(Model):
         self.units = Units(self)
         self.platforms = Platforms(self)
         self.daily: list[dict[str, float]] = []
-        self.snapshots: list[dict[str, Any]] = []
+        self.snapshots: list[Any] = []          # DataFrames, one per agent type and snapshot
+        # For Mesa's own tools (batch_run, SolaraViz): a few of the daily figures.
+        self.datacollector = DataCollector(model_reporters={
+            key: (lambda m, k=key: m.daily[-1][k] if m.daily else 0.0)
+            for key in MESA_REPORTERS})
 
     @staticmethod
     def _resolve(scenario: GridScenario | str | None, overrides: dict[str, Any]) -> GridScenario:
@@ -113,7 +121,9 @@ class GridModel(Model):
         self.work_teams.plan_day(day)         # work-team members spend their hours in the area
         self.discover(day)                    # hidden issues are reported, found or lapse
         self.advance(day + 1.0)               # platforms, units and closures, in time order
+        self.residents.update_trust()         # the day's ratings move residents' trust
         self.record(day)
+        self.datacollector.collect(self)
         self.issues.compact(0.5)              # finished issues leave the working arrays
         self.day += 1
 
@@ -275,16 +285,27 @@ class GridModel(Model):
         """The unit accepts the issue into its queue or passes it back (推诿)."""
         iss = self.issues
         back = self.units.passes_back(rows)
-        b = rows[back]
+        b, tb = rows[back], t[back]
         iss.rejections[b] += 1
         iss.total_rejections[b] += 1
-        self.to_platform(b, t[back], iss.platform[b], Event.PASS_BACK,
-                         self.units.actor[iss.unit[b]])
+        down = self.units.pushes_down(b)
+        self.push_down(b[down], tb[down])
+        b, tb = b[~down], tb[~down]
+        self.to_platform(b, tb, iss.platform[b], Event.PASS_BACK, self.units.actor[iss.unit[b]])
         a, ta = rows[~back], t[~back]
         iss.accepted[a] = ta
         start, finish = self.units.serve(a, ta)
         iss.service_end[a] = finish
         self.move(a, ta, Event.ACCEPT, Status.QUEUED, self.units.actor[iss.unit[a]], start)
+
+    def push_down(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """A line department hands the issue to its township's office, which screens it anew."""
+        iss = self.issues
+        actor = self.units.actor[iss.unit[rows]]
+        iss.unit[rows] = self.n_departments + iss.grid_l1[rows]
+        iss.dispatches[rows] += 1
+        self.move(rows, t, Event.PUSH_DOWN, Status.SCREENING, actor,
+                  self.units.screened_at(rows, t))
 
     def service_starts(self, rows: np.ndarray, t: np.ndarray) -> None:
         iss = self.issues
@@ -375,10 +396,9 @@ class GridModel(Model):
             return
         self.log(rows, t, event, to, actor)
         iss = self.issues
-        left = self.day + 1.0 - t
-        self.area_out += np.bincount(iss.status[rows], weights=np.broadcast_to(left, rows.shape),
-                                     minlength=len(Status))
-        self.area_in[to] += float(np.sum(np.broadcast_to(left, rows.shape)))
+        left = self.day + 1.0 - t                  # t is an array aligned with rows
+        self.area_out += np.bincount(iss.status[rows], weights=left, minlength=len(Status))
+        self.area_in[to] += float(left.sum())
         iss.status[rows] = to
         iss.entered[rows] = t
         iss.next_time[rows] = next_time

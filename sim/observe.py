@@ -5,9 +5,10 @@ The columns are documented in ``docs/outputs.md``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from sim.issues import Event, Status
 
@@ -26,7 +27,8 @@ def daily_row(m: GridModel, day: int) -> dict[str, float]:
         "discovered": m.flow["discovered"],
         "reported_to_platform": m.flow["reported"],
         "dispatched": ev[Event.DISPATCH] + ev[Event.RULE],
-        "rejections": ev[Event.PASS_BACK],
+        "rejections": ev[Event.PASS_BACK] + ev[Event.PUSH_DOWN],
+        "pushed_down": ev[Event.PUSH_DOWN],
         "rulings": ev[Event.RULE],
         "escalations": ev[Event.ESCALATE],
         "closed": ev[Event.CLOSE],
@@ -37,6 +39,7 @@ def daily_row(m: GridModel, day: int) -> dict[str, float]:
         if st < Status.CLOSED:
             row[f"open_{st.name.lower()}"] = counts[st]
     row["open_total"] = counts[: Status.CLOSED].sum()
+    row["open_overdue"] = _overdue(m, day)
     # day-average stocks: start-of-day stock plus the time-weighted entries less exits
     avg = m.stock_start + m.area_in - m.area_out
     for st in Status:
@@ -51,42 +54,58 @@ def daily_row(m: GridModel, day: int) -> dict[str, float]:
     return row
 
 
-def snapshot_rows(m: GridModel, day: int) -> list[dict[str, Any]]:
-    """State of grid leaders, units, work teams and platforms at the end of ``day``."""
+def _overdue(m: GridModel, day: int) -> int:
+    """Open issues at platforms or units whose deadline (working days from report) has passed."""
+    iss = m.issues
+    at = (iss.status >= Status.PLATFORM) & (iss.status < Status.CLOSED)
+    if not at.any():
+        return 0
+    cal = m.office_calendar
+    rep = iss.reported[at]
+    elapsed = (cal.to_work(np.full(len(rep), day + 1.0)) - cal.to_work(rep)) / cal.hours
+    return int((elapsed > iss.deadline[at]).sum())
+
+
+def snapshot_rows(m: GridModel, day: int) -> list[pd.DataFrame]:
+    """State of grid leaders, units, work teams and platforms at the end of ``day``.
+
+    Units' and platforms' utilisation over the period since the last snapshot is added when
+    the table is built (:func:`sim.tables.agents_frame`), from the pools' busy time.
+    """
     iss = m.issues
     status, leader = iss.status, iss.leader
-    rows: list[dict[str, Any]] = []
+    towns = m.scenario_spec.district.townships
     gl = m.grid_leaders
-    for level, lq, st in ((3, gl.l3, Status.GRID_L3), (2, gl.l2, Status.GRID_L2)):
-        held = np.bincount(leader[status == st], minlength=lq.n)
-        over = (lq.demand + (m.scenario_spec.grid_leaders.level3_patrol_hours if level == 3
-                             else 0.0)) > lq.hours
-        for i in range(lq.n):
-            rows.append({"day": day, "agent_type": f"grid_leader_l{level}", "index": i,
-                         "township": i // (lq.n // m.scenario_spec.district.townships),
-                         "capacity_hours": lq.hours, "worked_hours": lq.worked[i],
-                         "demand_hours": lq.demand[i], "patrol_hours": lq.patrol[i],
-                         "held": int(held[i]), "overloaded": bool(over[i])})
+    patrol_target = m.scenario_spec.grid_leaders.level3_patrol_hours
+    frames = []
+    for level, lq, st, target in ((3, gl.l3, Status.GRID_L3, patrol_target),
+                                  (2, gl.l2, Status.GRID_L2, 0.0)):
+        frames.append(pd.DataFrame({
+            "day": day, "agent_type": f"grid_leader_l{level}", "index": np.arange(lq.n),
+            "township": np.arange(lq.n) // (lq.n // towns), "capacity_hours": lq.hours,
+            "worked_hours": lq.worked, "demand_hours": lq.demand, "patrol_hours": lq.patrol,
+            "held": np.bincount(leader[status == st], minlength=lq.n),
+            "overloaded": lq.demand + target > lq.hours}))
     unit = iss.unit
-    q = np.bincount(unit[status == Status.QUEUED], minlength=m.n_units)
-    s = np.bincount(unit[status == Status.IN_SERVICE], minlength=m.n_units)
-    sc = np.bincount(unit[status == Status.SCREENING], minlength=m.n_units)
-    for a in m.units.agents:
-        rows.append({"day": day, "agent_type": f"unit_{a.kind}", "index": a.index,
-                     "name": a.name, "staff": a.staff, "screening": int(sc[a.index]),
-                     "queued": int(q[a.index]), "in_service": int(s[a.index]),
-                     "utilisation": m.units.pools.utilisation(a.index, 0, day + 1)})
+    units = m.units.agents
+    frames.append(pd.DataFrame({
+        "day": day, "agent_type": [f"unit_{a.kind}" for a in units],
+        "index": [a.index for a in units], "name": [a.name for a in units],
+        "staff": [a.staff for a in units],
+        "screening": np.bincount(unit[status == Status.SCREENING], minlength=m.n_units),
+        "queued": np.bincount(unit[status == Status.QUEUED], minlength=m.n_units),
+        "in_service": np.bincount(unit[status == Status.IN_SERVICE], minlength=m.n_units)}))
     wt = m.work_teams
-    for t, team in enumerate(wt.agents):
-        rows.append({"day": day, "agent_type": "work_team", "index": t, "township": t,
-                     "staff": int(wt.members[t].sum()), "worked_hours": wt.hours_today[t],
-                     "settling_hours": wt.hours_settling[t], "name": team.__class__.__name__})
+    frames.append(pd.DataFrame({
+        "day": day, "agent_type": "work_team", "index": np.arange(towns),
+        "township": np.arange(towns), "staff": wt.members.sum(axis=1),
+        "worked_hours": wt.hours_today, "settling_hours": wt.hours_settling}))
     plat = iss.platform
-    waiting = np.bincount(plat[status == Status.PLATFORM], minlength=len(m.platforms.agents))
-    ruling = np.bincount(plat[status == Status.RULING], minlength=len(m.platforms.agents))
-    for p in m.platforms.agents:
-        rows.append({"day": day, "agent_type": "platform", "index": p.index, "name": p.name,
-                     "staff": p.operators, "held": int(waiting[p.index]),
-                     "ruling": int(ruling[p.index]),
-                     "utilisation": m.platforms.utilisation(p.index, 0, day + 1)})
-    return rows
+    n_plat = len(m.platforms.agents)
+    frames.append(pd.DataFrame({
+        "day": day, "agent_type": "platform", "index": np.arange(n_plat),
+        "name": [p.name for p in m.platforms.agents],
+        "staff": [p.operators for p in m.platforms.agents],
+        "held": np.bincount(plat[status == Status.PLATFORM], minlength=n_plat),
+        "ruling": np.bincount(plat[status == Status.RULING], minlength=n_plat)}))
+    return frames

@@ -102,10 +102,38 @@ def timeseries_frame(m: GridModel) -> pd.DataFrame:
 
 
 def agents_frame(m: GridModel) -> pd.DataFrame:
-    """Periodic snapshots of grid leaders, units, work teams and platforms."""
-    df = pd.DataFrame(m.snapshots)
-    if len(df):
-        df["agent_type"] = df["agent_type"].astype("category")
+    """Periodic snapshots of grid leaders, units, work teams and platforms.
+
+    Units and platforms get their utilisation over the period since the previous snapshot.
+    """
+    if not m.snapshots:
+        return pd.DataFrame()
+    df = pd.concat(m.snapshots, ignore_index=True)
+    days = m.day
+    snap_days = np.sort(df["day"].unique())
+    lo = np.r_[0, snap_days[:-1] + 1]
+    util = np.full(len(df), np.nan)
+
+    def fill(kind_mask: np.ndarray, index: int, busy: np.ndarray, avail: np.ndarray) -> None:
+        cb, ca = np.r_[0.0, np.cumsum(busy)], np.r_[0.0, np.cumsum(avail)]
+        for a, d in zip(lo, snap_days, strict=True):
+            sel = kind_mask & (df["index"].to_numpy() == index) & (df["day"].to_numpy() == d)
+            hours = ca[d + 1] - ca[a]
+            util[sel] = (cb[d + 1] - cb[a]) / hours if hours > 0 else np.nan
+
+    units = df["agent_type"].astype(str).str.startswith("unit_").to_numpy()
+    for a in m.units.agents:
+        fill(units, a.index, m.units.pools.busy_by_day(a.index, days),
+             m.units.pools.available_by_day(a.index, days))
+    plats = (df["agent_type"] == "platform").to_numpy()
+    p = m.platforms
+    for k in range(len(p.agents)):
+        pools, j = (p.district_pool, 0) if k == 0 else (p.township_pools, k - 1)
+        fill(plats, k, pools.busy_by_day(j, days), pools.available_by_day(j, days))
+    df["utilisation"] = util
+    df["agent_type"] = df["agent_type"].astype("category")
+    if "overloaded" in df:
+        df["overloaded"] = df["overloaded"].astype("boolean")
     return df
 
 

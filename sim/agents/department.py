@@ -69,6 +69,13 @@ class Units:
         p = np.where(iss.bound[rows], 0.0, p)
         return m.streams["screening"].random(len(rows)) < p
 
+    def pushes_down(self, rows: np.ndarray) -> np.ndarray:
+        """Which passed-back issues a line department pushes down to the township (mask)."""
+        m = self.model
+        line = m.issues.unit[rows] < self.n_line
+        u = m.streams["screening"].random(len(rows))
+        return line & (u < m.scenario_spec.units.push_down)
+
     def serve(self, rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Accepted issues join their unit's staff queue; returns (start, finish) times."""
         iss, u = self.model.issues, self.model.scenario_spec.units

@@ -42,10 +42,10 @@ class Platforms:
         self.agents = [Platform(model, 0, p.district_operators)] + [
             Platform(model, 1 + t, p.township_operators) for t in range(sc.district.townships)
         ]
-        # the district desk answers the 12345 hotline round the clock; townships keep office hours
+        # the district desk answers the 12345 hotline round the clock; townships keep their own
         self.district_pool = ServerPools([p.district_operators], model.hotline_calendar)
         self.township_pools = ServerPools([p.township_operators] * sc.district.townships,
-                                          model.office_calendar)
+                                          model.platform_calendar)
         self.actor = np.array([model.events.actor(f"platform:{a.name}") for a in self.agents],
                               dtype=np.int32)
 

@@ -61,6 +61,7 @@ class Residents:
         coverage = np.where(self.urban, r.organiser_coverage_urban, r.organiser_coverage_rural)
         self.organised = rng.random(n) < coverage
         self.trust = np.full(n, r.initial_trust)
+        self._ratings: list[tuple[np.ndarray, np.ndarray]] = []
         cats = sc.categories
         self.cat_rate = np.array([c.rate for c in cats]) / 1000.0 / 365.0
         cell_rate = (self.weight[:, None] * self.cat_rate[None, :]).ravel()
@@ -133,11 +134,10 @@ class Residents:
 
     # --- rating ----------------------------------------------------------------------------
     def rate(self, rows: np.ndarray, t: np.ndarray) -> None:
-        """Residents rate closed issues; their trust moves towards the rating."""
-        m, r = self.model, self.model.scenario_spec.residents
+        """Residents rate closed issues; their trust moves at the end of the day."""
+        m = self.model
         iss = m.issues
-        rng = m.streams["rating"]
-        noise = rng.normal(0.0, 0.1, len(rows))
+        noise = m.streams["rating"].normal(0.0, 0.1, len(rows))
         cal = m.office_calendar
         since = np.where(np.isnan(iss.reported[rows]), iss.discovered[rows], iss.reported[rows])
         took = (cal.to_work(t) - cal.to_work(since)) / cal.hours      # working days
@@ -145,9 +145,18 @@ class Residents:
         resolved = iss.resolved[rows] == 1
         sat = np.clip(np.where(resolved, 1.0 - 0.5 * late, 0.1) + noise, 0.0, 1.0)
         iss.satisfaction[rows] = sat
-        who = iss.resident[rows]
+        self._ratings.append((iss.resident[rows], sat))
+
+    def update_trust(self) -> None:
+        """Trust moves towards the day's ratings: k ratings weigh 1 - (1 - rate)^k."""
+        if not self._ratings:
+            return
+        lr = self.model.scenario_spec.residents.trust_learning_rate
+        who = np.concatenate([w for w, _ in self._ratings])
+        sat = np.concatenate([x for _, x in self._ratings])
+        self._ratings.clear()
         k = np.bincount(who, minlength=len(self.trust))
         total = np.bincount(who, weights=sat, minlength=len(self.trust))
         rated = k > 0
-        keep = (1.0 - r.trust_learning_rate) ** k[rated]
+        keep = (1.0 - lr) ** k[rated]
         self.trust[rated] = keep * self.trust[rated] + (1 - keep) * total[rated] / k[rated]
