@@ -111,8 +111,10 @@ def headline(issues: pd.DataFrame, timeseries: pd.DataFrame, *, warmup: int, day
         if km["median"] and km["median"] > 0:
             out["time_to_close_mean_over_median"] = km["mean"] / km["median"]
     closed_all = iss[iss["status"] == "closed"]
-    out["true_resolution_rate"] = float((closed_all["resolved"] == True).mean())  # noqa: E712
-    out["satisfaction_mean"] = float(closed_all["satisfaction"].mean())
+    resolved = closed_all["resolved"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    out["true_resolution_rate"] = float(resolved.mean()) if len(resolved) else float("nan")
+    out["satisfaction_mean"] = float(closed_all["satisfaction"].mean()) if len(closed_all) \
+        else float("nan")
     ts = timeseries[timeseries["day"] >= warmup]
     out["hidden_stock_mean"] = float(ts["open_hidden"].mean())
     out["open_stock_mean"] = float(ts["open_total"].mean())

@@ -14,6 +14,7 @@ def iter_fields(model: type[BaseModel], prefix: str = "") -> Any:
     for name, info in model.model_fields.items():
         ann = info.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
+            yield f"{prefix}{name}", info, ann          # the section itself
             yield from iter_fields(ann, f"{prefix}{name}.")
         elif name in ("departments", "categories"):
             from sim.scenario import Category, Department
@@ -45,7 +46,10 @@ def parameters_markdown() -> str:
         "| parameter | baseline | source / assumption |",
         "|---|---|---|",
     ]
-    for dotted, info, _ in iter_fields(GridScenario):
+    for dotted, info, ann in iter_fields(GridScenario):
         doc = (info.description or "").replace("|", "\\|")
-        lines.append(f"| `{dotted}` | {_default(info, base, dotted)} | {doc} |")
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            lines.append(f"| `{dotted}` | (section) | {doc} |")
+        else:
+            lines.append(f"| `{dotted}` | {_default(info, base, dotted)} | {doc} |")
     return "\n".join(lines) + "\n"

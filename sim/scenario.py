@@ -11,6 +11,7 @@ The class is called ``GridScenario`` so that it does not shadow Mesa's experimen
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -57,7 +58,8 @@ class Calendar(Section):
     """A working calendar: daily opening hours on working days."""
 
     open_hour: float = F(8.5, "Hour of day work starts. Source: Chinese civil-service office "
-                         "hours 8:30–17:30 (assumption for grid staff).", ge=0, lt=24)
+                         "hours 8:30–17:30; the lunch break is left out, so 8 working hours "
+                         "run to 16:30 on the model's clock.", ge=0, lt=24)
     hours: float = F(8.0, "Working hours per working day; 24 makes a 24-hour calendar. Source: "
                      "Labour Law art. 36 (8 h/day).", gt=0, le=24)
     workdays: int = F(5, "Working days per week (days 0..workdays-1 of each week). Source: "
@@ -84,6 +86,8 @@ class District(Section):
     resident_agents_per_grid: int = F(4, "Resident agents per level-3 grid; each stands for a "
                                       "building / micro-grid. Assumption (micro-grids of 50–70 "
                                       "households, Zhengzhou 2025, secondary).", ge=1)
+    building_size_sd: float = F(0.3, "Spread (log-sd) of the people represented by each "
+                                "resident agent. Assumption (0–0.6).", ge=0)
     urban_share: Prob = F(0.6, "Share of townships that are urban street offices (楼栋长) rather "
                           "than rural (联户代表). Assumption (0.3–0.9).")
 
@@ -115,6 +119,13 @@ class Residents(Section):
                                   "smoothing). Assumption (0.02–0.3).")
     verify_share: Prob = F(0.5, "Share of closures that the reporting resident verifies; an "
                            "unresolved closure that is verified is reopened. Assumption (0.2–0.9).")
+    lateness_penalty: Prob = F(0.5, "Satisfaction lost by a resolved issue closed at twice its "
+                               "deadline or later (linear from the deadline). Assumption "
+                               "(0.2–0.8).")
+    unresolved_satisfaction: Prob = F(0.1, "Satisfaction with a closure that did not resolve "
+                                      "the issue. Assumption (0–0.3).")
+    rating_noise: float = F(0.1, "Standard deviation of the noise on each rating. Assumption "
+                            "(0–0.2).", ge=0)
     lapse_rate: float = F(1 / 60, "Daily hazard that a hidden issue disappears unseen (moves away, "
                           "fixes itself, is forgotten), so the hidden stock stays finite. "
                           "Assumption (1/180–1/20).", ge=0)
@@ -156,8 +167,10 @@ class WorkTeams(Section):
                                   "assumption (0–250).", ge=0)
     hours_per_week: float = F(8.0, "Hours per week each member spends in the area. Assumption "
                               "(2–40), a key one: sweep it.", ge=0, le=168)
-    find_rate: float = F(0.01, "Daily hazard, per member-hour in the township per level-3 grid, "
-                         "that a hidden issue is found. Assumption (0.005–0.05).", ge=0)
+    find_rate: float = F(0.05, "Daily hazard, per member-hour in the township per level-3 grid, "
+                         "that a hidden issue is found. Assumption (0.01–0.1): a member's hour "
+                         "finds less than a grid leader's patrol hour (0.12), who knows the "
+                         "block.", ge=0)
     aligned: Prob = F(0.5, "Share of members posted by function (职能对口) rather than at random. "
                       "Assumption (0–1); the seed asks for full alignment.")
     quality: Prob = F(0.95, "Probability that an issue a member settles on the spot is truly "
@@ -182,9 +195,10 @@ class Platform(Section):
                              "responsibility at intake. Assumption (0.3–0.9).")
     ruling_threshold: int | Literal["never"] = F(2, "Pass-backs after which the platform rules on "
                                                   "responsibility (裁决); 0 rules on flagged "
-                                                  "ambiguous issues at intake; 'never' never "
-                                                  "rules. Assumption (0–3); the seed asks for an "
-                                                  "immediate ruling (立即处置的说法).")
+                                                  "ambiguous issues at intake and on any other "
+                                                  "issue after its first pass-back; 'never' "
+                                                  "never rules. Assumption (0–3); the seed asks "
+                                                  "for an immediate ruling (立即处置的说法).")
     ruling_days: float = F(1.0, "Working days a ruling takes. Assumption (0.5–5).", ge=0)
     township_rules_own: bool = F(True, "Township platforms may rule on township units; rulings on "
                                  "district departments go up to the district platform. Source: "
@@ -207,7 +221,7 @@ class Units(Section):
                                "calibrated with staff and work content to closure 93–96 % and "
                                "on time 76–90 % (domain brief §3).", ge=0)
     pass_back: Prob = F(0.003, "Probability a unit passes back an issue that is clearly its own. "
-                        "Calibrated: Lianyungang 98.1 % done first time (2017).")
+                        "Source: calibrated to Lianyungang 98.1 % done first time (2017).")
     pass_back_ambiguous: Prob = F(0.3, "Probability a unit passes back an issue whose "
                                   "responsibility is ambiguous. Assumption (0.2–0.7); blame "
                                   "avoidance (倪星 & 王锐 2018).")
@@ -227,6 +241,9 @@ class Units(Section):
                                                      "tail of NYC 311 times to close.")
     service_cv: float = F(2.0, "Coefficient of variation of work content (lognormal only). "
                           "Assumption (0.5–2.5).", gt=0)
+    severity_hours: tuple[float, float, float] = F(
+        (0.5, 1.0, 3.0), "Work content of minor, ordinary and major issues as multiples of the "
+        "category's mean. Assumption (minor 0.3–0.7, major 2–5).")
     coordination_hours: float = F(5.0, "Working hours added to an issue with a co-handling "
                                   "department (协办) for coordination. Assumption (2–24).", ge=0)
 
@@ -237,7 +254,7 @@ class Department(Section):
     name: str = F(..., "Identifier. Source: seed (四) lists urban management, housing, public "
                   "security, civil affairs... (domain brief §1).")
     staff: int = F(..., "Staff who handle issues, each one issue at a time. Assumption "
-                   "(5–60 in a district).", ge=1)
+                   "(3–80 in a district), calibrated to utilisation 0.4–0.85.", ge=1)
 
 
 class Category(Section):
@@ -300,19 +317,28 @@ class GridScenario(Section):
     def _consistent(self) -> GridScenario:
         names = [d.name for d in self.departments]
         if not names:
-            raise ValueError("at least one department is needed")
+            raise ValueError("departments: at least one department is needed")
         if len(set(names)) != len(names):
-            raise ValueError("department names must be unique")
+            raise ValueError("departments: names must be unique")
         if not self.categories:
-            raise ValueError("at least one category is needed")
+            raise ValueError("categories: at least one category is needed")
         for i, c in enumerate(self.categories):
             for role in ("lead", "co"):
                 dep = getattr(c, role)
                 if dep is not None and dep not in names:
                     raise ValueError(f"categories[{i}].{role}: unknown department {dep!r}")
-        n_agents = self.n_grids * self.district.resident_agents_per_grid
-        if n_agents > self.district.population:
-            raise ValueError(f"more resident agents ({n_agents}) than residents")
+        d = self.district
+        n_agents = self.n_grids * d.resident_agents_per_grid
+        if n_agents > d.population:
+            raise ValueError(f"district.resident_agents_per_grid: more resident agents "
+                             f"({n_agents}) than residents ({d.population})")
+        staff = (sum(x.staff for x in self.departments) + d.townships * (
+            self.units.township_staff + self.work_teams.members_per_township
+            + self.platform.township_operators) + self.platform.district_operators
+            + self.n_villages * self.grid_leaders.level2_per_village + self.n_grids)
+        if staff > d.population:
+            raise ValueError(f"district.population: fewer residents ({d.population}) than "
+                             f"staff ({staff})")
         return self
 
     @property
@@ -377,9 +403,9 @@ def validate(data: dict[str, Any], source: str) -> GridScenario:
     except ValidationError as err:
         e = err.errors()[0]
         msg = e["msg"].removeprefix("Value error, ")
-        if msg.startswith("categories[") and ": " in msg:  # key named inside the message
-            key, msg = msg.split(": ", 1)
-            raise ScenarioError(source, key, msg) from None
+        named = re.match(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)*): (.*)$", msg)
+        if named and e["loc"] == ():                   # a cross-field check names its key
+            raise ScenarioError(source, named[1], named[2]) from None
         raise ScenarioError(source, _loc(e["loc"]), msg) from None
 
 

@@ -11,12 +11,11 @@ import numpy as np
 
 MECHANISMS = (
     "population",  # the district at set-up: building sizes, organisers, work-team postings
-    "arrivals",    # issues arising and their attributes
+    "arrivals",    # issues arising and their attributes, work content included
     "discovery",   # reporting, patrol, work-team finding, lapse
     "triage",      # who settles what at the grid
     "dispatch",    # platform intake, routing, flags, rulings
     "screening",   # units' screening and pass-back decisions
-    "service",     # work content at the units
     "rating",      # resolution, verification, satisfaction
     "adaptation",  # reserved for behavioural adaptation
     "mesa",        # Mesa's own generators (unused by the model's mechanisms)

@@ -1,7 +1,7 @@
 """Departments (职能部门, 条) and township offices (乡镇办, 块): the units that handle issues.
 
 A unit has c staff; each works one issue at a time, in continuous working time, within the
-office calendar (:class:`~sim.queueing.ServerPool`). A dispatched issue is first screened,
+office calendar (:class:`~sim.queueing.ServerPools`). A dispatched issue is first screened,
 which takes time, and then accepted or passed back (推诿): more likely when responsibility is
 ambiguous or the issue was dispatched to the wrong unit, never when a ruling binds the unit.
 Line departments are lead (主办) or co-handler (协办) for categories; township offices take the
@@ -79,6 +79,8 @@ class Units:
     def serve(self, rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Accepted issues join their unit's staff queue; returns (start, finish) times."""
         iss, u = self.model.issues, self.model.scenario_spec.units
-        hours = iss.hours[rows] + np.where(iss.co_department[rows] >= 0,
+        # the lead department coordinates with its co-handler (协办)
+        lead = iss.unit[rows] == iss.lead_department[rows]
+        hours = iss.hours[rows] + np.where(lead & (iss.co_department[rows] >= 0),
                                            u.coordination_hours, 0.0)
         return self.pools.join(iss.unit[rows], t, hours)

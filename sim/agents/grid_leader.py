@@ -37,7 +37,11 @@ class GridLeader(Agent):
 
 
 class LevelQueues:
-    """One level's leaders as arrays: each settles the issues it holds, FIFO, in its hours."""
+    """One level's leaders as arrays: each settles the issues it holds, FIFO, in its hours.
+
+    An issue started within the day's hours is finished even if that runs over; the overrun is
+    carried into the next working day, so every hour is charged once against a capacity.
+    """
 
     def __init__(self, n: int, hours_per_day: float, status: Status):
         self.n, self.hours, self.status = n, hours_per_day, status
@@ -45,30 +49,29 @@ class LevelQueues:
         self.handling = np.zeros(n)      # hours settling issues today
         self.demand = np.zeros(n)        # hours of work held at the start of today
         self.patrol = np.zeros(n)
+        self.carry = np.zeros(n)         # overrun from the last working day
 
     def settle_today(self, model: GridModel, day: int, hours_today: float,
                      factor: float) -> None:
         """Schedule today's settlements: FIFO per leader, each started within today's hours."""
         iss = model.issues
         rows = np.flatnonzero((iss.status == self.status) & np.isinf(iss.next_time))
-        self.handling[:] = 0.0
-        self.demand[:] = 0.0
-        if len(rows) == 0 or hours_today <= 0:
-            if len(rows):
-                self.demand += np.bincount(iss.leader[rows], weights=iss.hours[rows] * factor,
-                                           minlength=self.n)
-            return
         leader, work = iss.leader[rows], iss.hours[rows] * factor
+        self.demand = self.carry + np.bincount(leader, weights=work, minlength=self.n)
+        if hours_today <= 0:
+            self.handling = np.zeros(self.n)
+            return
         order = np.lexsort((iss.entered[rows], leader))
         rows, leader, work = rows[order], leader[order], work[order]
         cum = np.cumsum(work)
         first = np.r_[True, leader[1:] != leader[:-1]]
         base = np.maximum.accumulate(np.where(first, cum - work, 0.0))
-        end = cum - base                       # hours into the day when each finishes
-        begin = end - work
-        today = begin < hours_today            # started within today's hours (may overrun)
-        self.demand += np.bincount(leader, weights=work, minlength=self.n)
-        self.handling += np.bincount(leader[today], weights=work[today], minlength=self.n)
+        end = self.carry[leader] + cum - base   # hours into the day when each finishes
+        today = end - work < hours_today        # started within today's hours
+        last = self.carry.copy()
+        np.maximum.at(last, leader[today], end[today])
+        self.handling = np.minimum(last, hours_today)
+        self.carry = np.maximum(last - hours_today, 0.0)
         cal = model.grid_calendar
         done = rows[today]
         iss.next_time[done] = cal.from_work(cal.to_work(np.full(len(done), float(day)))
@@ -113,7 +116,8 @@ class GridLeaders:
     def find_hazard(self, rows: np.ndarray) -> np.ndarray:
         """Daily hazard that a patrol finds each hidden issue: proportional to patrol hours."""
         g = self.model.scenario_spec.grid_leaders
-        return g.patrol_find_rate * self.l3.patrol[self.model.issues.grid_l3[rows]]
+        hours = self.l3.patrol[self.model.issues.grid_l3[rows]]
+        return np.where(hours > 0, g.patrol_find_rate * hours, 0.0)
 
     def triage_level3(self, rows: np.ndarray) -> np.ndarray:
         """Which issues arriving at level 3 the leader settles himself (boolean mask)."""

@@ -68,13 +68,15 @@ class Platforms:
         return self.township_pools.utilisation(k - 1, first_day, days)
 
     def flag(self, rows: np.ndarray) -> np.ndarray:
-        """At first intake, operators flag a share of ambiguous issues."""
+        """At an issue's first intake, operators flag a share of the ambiguous ones."""
         m = self.model
+        iss = m.issues
         u = m.streams["dispatch"].random(len(rows))
-        return m.issues.ambiguous[rows] & (u < m.scenario_spec.platform.flag_ambiguous)
+        first = (iss.dispatches[rows] == 0) & (iss.reopens[rows] == 0)
+        return first & iss.ambiguous[rows] & (u < m.scenario_spec.platform.flag_ambiguous)
 
     def wants_ruling(self, rows: np.ndarray) -> np.ndarray:
-        """Rule at intake on flagged issues (k = 0) or after k pass-backs (k ≥ 1)."""
+        """Rule at intake on flagged issues (k = 0), otherwise after max(k, 1) pass-backs."""
         k = self.model.scenario_spec.ruling_k
         rej = self.model.issues.rejections[rows]
         return np.where(self.model.issues.flagged[rows] & (k == 0), True, rej >= max(k, 1))

@@ -19,8 +19,6 @@ from sim.issues import Channel, FoundBy
 if TYPE_CHECKING:
     from sim.model import GridModel
 
-SEVERITY_HOURS = np.array([0.5, 1.0, 3.0])  # work multiple for minor / ordinary / major
-
 
 class Resident(Agent):
     """One building or micro-grid. State lives in :class:`Residents` arrays at ``index``."""
@@ -56,7 +54,7 @@ class Residents:
         self.township = self.village // d.villages_per_township
         urban_towns = np.arange(d.townships) < round(d.urban_share * d.townships)
         self.urban = urban_towns[self.township]
-        w = rng.lognormal(0.0, 0.3, n)                    # buildings differ in size
+        w = rng.lognormal(0.0, d.building_size_sd, n)     # buildings differ in size
         self.weight = w / w.sum() * d.population
         coverage = np.where(self.urban, r.organiser_coverage_urban, r.organiser_coverage_rural)
         self.organised = rng.random(n) < coverage
@@ -89,7 +87,7 @@ class Residents:
         c = m.category_arrays
         severity = np.where(u_sev < c["minor"][cat], 0,
                             np.where(u_sev < 1.0 - c["major"][cat], 1, 2)).astype(np.int8)
-        mean = c["hours"][cat] * SEVERITY_HOURS[severity]
+        mean = c["hours"][cat] * np.asarray(sc.units.severity_hours)[severity]
         u = sc.units
         if u.service == "exponential":
             hours = mean * e
@@ -135,15 +133,16 @@ class Residents:
     # --- rating ----------------------------------------------------------------------------
     def rate(self, rows: np.ndarray, t: np.ndarray) -> None:
         """Residents rate closed issues; their trust moves at the end of the day."""
-        m = self.model
+        m, r = self.model, self.model.scenario_spec.residents
         iss = m.issues
-        noise = m.streams["rating"].normal(0.0, 0.1, len(rows))
+        noise = m.streams["rating"].normal(0.0, 1.0, len(rows)) * r.rating_noise
         cal = m.office_calendar
         since = np.where(np.isnan(iss.reported[rows]), iss.discovered[rows], iss.reported[rows])
         took = (cal.to_work(t) - cal.to_work(since)) / cal.hours      # working days
         late = np.clip(took / iss.deadline[rows] - 1.0, 0.0, 1.0)
         resolved = iss.resolved[rows] == 1
-        sat = np.clip(np.where(resolved, 1.0 - 0.5 * late, 0.1) + noise, 0.0, 1.0)
+        sat = np.where(resolved, 1.0 - r.lateness_penalty * late, r.unresolved_satisfaction)
+        sat = np.clip(sat + noise, 0.0, 1.0)
         iss.satisfaction[rows] = sat
         self._ratings.append((iss.resident[rows], sat))
 

@@ -70,7 +70,8 @@ class WorkTeams:
         """Daily hazard that the township's team finds each hidden issue."""
         w = self.model.scenario_spec.work_teams
         town = self.model.issues.grid_l1[rows]
-        return w.find_rate * self.hours_today[town] / self.grids_per_township
+        hours = self.hours_today[town] / self.grids_per_township
+        return np.where(hours > 0, w.find_rate * hours, 0.0)
 
     def settle_on_spot(self, rows: np.ndarray) -> np.ndarray:
         """Which found issues a member of the issue's lead department settles on the spot."""

@@ -1,0 +1,289 @@
+"""End-to-end tests of the ``gridsim`` command line and of scenario errors.
+
+Good input runs the small scenario and writes every output; bad input gives exit status 2, one
+line on stderr naming the file (or the option) and the key, no traceback, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.cli import main
+from sim.model import GridModel
+from sim.scenario import ScenarioError, scenario_names
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL_TOML = (resources.files("sim") / "scenarios" / "small.toml").read_text(encoding="utf-8")
+TABLES = ("issues", "events", "timeseries", "agents")
+SUMMARY_KEYS = ("schema_version", "warmup_days", "metrics", "resolved_scenario", "seed",
+                "versions", "git_commit")
+RUN_SMALL = ["run", "small", "--days", "40", "--seed", "3"]
+
+
+def cli(argv: list[str]) -> int:
+    """``main`` in-process; argparse's errors exit through SystemExit, so catch that too."""
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse (usage errors)
+        return int(exc.code or 0)
+
+
+def small_variant(tmp_path: Path, pattern: str, replacement: str, name: str) -> Path:
+    """The small scenario with exactly one line changed, written to ``tmp_path/name``."""
+    text, n = re.subn(pattern, replacement, SMALL_TOML, count=1, flags=re.MULTILINE)
+    assert n == 1, f"pattern {pattern!r} not found in small.toml"
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def assert_bad_input(capsys: pytest.CaptureFixture[str], argv: list[str], out: Path,
+                     *needles: str) -> str:
+    """Exit 2, one stderr line 'gridsim: error: ...' containing every needle, nothing written."""
+    rc = cli([*argv, "--out", str(out)])
+    cap = capsys.readouterr()
+    assert rc == 2, f"exit status {rc}, stderr: {cap.err!r}"
+    assert "Traceback" not in cap.err
+    lines = cap.err.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {cap.err!r}"
+    line = lines[0]
+    assert line.startswith("gridsim: error:"), line
+    for needle in needles:
+        assert needle in line, f"{needle!r} not named in {line!r}"
+    assert not out.exists(), "the output directory was created despite bad input"
+    assert cap.out == ""
+    return line
+
+
+# ---------------------------------------------------------------------------------------------
+# Good input
+
+
+def _check_outputs(out: Path) -> dict:
+    for name in TABLES:
+        assert (out / f"{name}.parquet").is_file(), name
+    issues = pd.read_parquet(out / "issues.parquet")
+    ts = pd.read_parquet(out / "timeseries.parquet")
+    events = pd.read_parquet(out / "events.parquet")
+    assert len(issues) > 0 and len(events) > 0
+    assert len(ts) == 40
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for key in SUMMARY_KEYS:
+        assert key in summary, key
+    assert summary["seed"] == 3
+    assert summary["days"] == 40
+    assert summary["resolved_scenario"]["name"] == "small"
+    assert summary["resolved_scenario"]["run"]["days"] == 40
+    assert isinstance(summary["metrics"], dict) and summary["metrics"]
+    return summary
+
+
+def test_run_small_writes_tables_and_summary(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli([*RUN_SMALL, "--out", str(out), "--no-charts"]) == 0
+    cap = capsys.readouterr()
+    _check_outputs(out)
+    assert not (out / "charts").exists()
+    # a summary table and the output path
+    assert "small: 40 days, seed 3" in cap.out
+    assert "closure rate" in cap.out
+    assert str(out) in cap.out
+    # nothing left behind next to the output directory (temporary or old copies)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_run_small_writes_charts(tmp_path, capsys):
+    """Needs ``sim/charts.py`` (``write_charts``)."""
+    out = tmp_path / "run"
+    assert cli([*RUN_SMALL, "--out", str(out)]) == 0
+    cap = capsys.readouterr()
+    _check_outputs(out)
+    pngs = sorted((out / "charts").glob("*.png"))
+    assert pngs, "no charts/*.png written"
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png.name
+    assert "charts" in cap.out
+
+
+def test_rerun_replaces_output_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli([*RUN_SMALL, "--out", str(out), "--no-charts"]) == 0
+    stale = out / "stale.txt"
+    stale.write_text("from an earlier run", encoding="utf-8")
+    first = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert cli(["run", "small", "--days", "30", "--seed", "4", "--out", str(out),
+                "--no-charts"]) == 0
+    capsys.readouterr()
+    assert not stale.exists(), "re-running must replace the directory, not add to it"
+    second = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert (first["days"], first["seed"]) == (40, 3)
+    assert (second["days"], second["seed"]) == (30, 4)
+    assert len(pd.read_parquet(out / "timeseries.parquet")) == 30
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_scenarios_lists_one_line_each(capsys):
+    assert cli(["scenarios"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split()[0] for line in lines]
+    assert "baseline" in names and "small" in names
+    assert sorted(names) == sorted(scenario_names())
+    assert len(names) == len(set(names))
+    for line in lines:
+        assert len(line.split(maxsplit=1)) == 2, f"no description on {line!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: exit 2, one line naming the file (or option) and the key, nothing written
+
+
+def test_unknown_scenario_name(tmp_path, capsys):
+    assert_bad_input(capsys, ["run", "no_such_scenario"], tmp_path / "out",
+                     "no_such_scenario", "scenario")
+
+
+def test_toml_unknown_key(tmp_path, capsys):
+    path = small_variant(tmp_path, r"^(warmup_days = 30)$", r"\1\nwarmup_weeks = 4",
+                         "unknown_key.toml")
+    assert_bad_input(capsys, ["run", str(path)], tmp_path / "out",
+                     "unknown_key.toml", "warmup_weeks")
+
+
+def test_toml_unknown_top_level_key(tmp_path, capsys):
+    path = small_variant(tmp_path, r'^(name = "small")$', r'\1\ncolour = "blue"', "top.toml")
+    assert_bad_input(capsys, ["run", str(path)], tmp_path / "out", "top.toml", "colour")
+
+
+def test_toml_wrong_type(tmp_path, capsys):
+    path = small_variant(tmp_path, r"^days = 120$", 'days = "many"', "wrong_type.toml")
+    assert_bad_input(capsys, ["run", str(path)], tmp_path / "out",
+                     "wrong_type.toml", "run.days")
+
+
+def test_toml_out_of_range_probability(tmp_path, capsys):
+    path = small_variant(tmp_path, r"^(\[platform\])$", r"\1\ndispatch_accuracy = 1.5",
+                         "accuracy.toml")
+    assert_bad_input(capsys, ["run", str(path)], tmp_path / "out",
+                     "accuracy.toml", "platform.dispatch_accuracy")
+
+
+def test_toml_negative_category_rate(tmp_path, capsys):
+    path = small_variant(tmp_path, r"^rate = 40$", "rate = -5", "negative_rate.toml")
+    assert_bad_input(capsys, ["run", str(path)], tmp_path / "out",
+                     "negative_rate.toml", "categories[1].rate")
+
+
+def test_toml_more_resident_agents_than_residents(tmp_path, capsys):
+    # small: 24 grids x 3 resident agents = 72 agents for 50 residents
+    path = small_variant(tmp_path, r"^population = 12_000$", "population = 50",
+                         "crowded.toml")
+    line = assert_bad_input(capsys, ["run", str(path)], tmp_path / "out", "crowded.toml")
+    assert "resident_agents_per_grid" in line or "district.population" in line, (
+        f"the key (district.population / district.resident_agents_per_grid) is not named: "
+        f"{line!r}")
+
+
+def test_toml_unknown_lead_department(tmp_path, capsys):
+    path = small_variant(tmp_path, r'^lead = "housing"$', 'lead = "ministry_of_magic"',
+                         "lead.toml")
+    assert_bad_input(capsys, ["run", str(path)], tmp_path / "out",
+                     "lead.toml", "categories[3].lead", "ministry_of_magic")
+
+
+def test_toml_shares_exceed_one(tmp_path, capsys):
+    # public_safety (categories[1]) has major_share 0.1
+    path = small_variant(tmp_path, r"^minor_share = 0\.3$", "minor_share = 0.95",
+                         "shares.toml")
+    assert_bad_input(capsys, ["run", str(path)], tmp_path / "out",
+                     "shares.toml", "categories[1]", "minor_share")
+
+
+def test_days_zero(tmp_path, capsys):
+    assert_bad_input(capsys, ["run", "small", "--days", "0"], tmp_path / "out", "--days")
+
+
+def test_seed_negative(tmp_path, capsys):
+    assert_bad_input(capsys, ["run", "small", "--seed", "-1"], tmp_path / "out", "--seed")
+
+
+def test_malformed_toml(tmp_path, capsys):
+    path = small_variant(tmp_path, r"^days = 120$", "days = ", "malformed.toml")
+    lineno = SMALL_TOML.splitlines().index("days = 120") + 1
+    assert_bad_input(capsys, ["run", str(path)], tmp_path / "out", "malformed.toml",
+                     f"line {lineno}")
+
+
+def test_missing_file(tmp_path, capsys):
+    assert_bad_input(capsys, ["run", "/nonexistent/x.toml"], tmp_path / "out",
+                     "/nonexistent/x.toml", "file")
+
+
+def test_unreadable_file(tmp_path, capsys):
+    path = tmp_path / "binary.toml"
+    path.write_bytes(b"\xff\xfe\x00name = 1")
+    assert_bad_input(capsys, ["run", str(path)], tmp_path / "out", "binary.toml")
+
+
+def test_set_unknown_key(tmp_path, capsys):
+    assert_bad_input(capsys, ["run", "small", "--set", "platform.nope=1"], tmp_path / "out",
+                     "--set", "platform.nope")
+
+
+def test_set_bad_value(tmp_path, capsys):
+    assert_bad_input(capsys, ["run", "small", "--set", "platform.dispatch_accuracy=lots"],
+                     tmp_path / "out", "--set", "platform.dispatch_accuracy")
+
+
+def test_set_out_of_range_value(tmp_path, capsys):
+    assert_bad_input(capsys, ["run", "small", "--set", "platform.dispatch_accuracy=1.5"],
+                     tmp_path / "out", "--set", "platform.dispatch_accuracy")
+
+
+def test_set_without_equals(tmp_path, capsys):
+    assert_bad_input(capsys, ["run", "small", "--set", "platform.dispatch_accuracy"],
+                     tmp_path / "out", "--set", "platform.dispatch_accuracy")
+
+
+def test_bad_input_in_a_subprocess(tmp_path):
+    """The real entry point: exit 2, one line on stderr, no traceback, nothing written."""
+    (tmp_path / "bad.toml").write_text('name = "bad"\nbogus_key = 1\n', encoding="utf-8")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, "-m", "sim.cli", "run", "bad.toml", "--out", "out"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("gridsim: error:")
+    assert "bad.toml" in lines[0] and "bogus_key" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Python API
+
+
+def test_model_accepts_flat_overrides():
+    model = GridModel(scenario="small", **{"platform__ruling_threshold": "never"})
+    assert model.scenario_spec.platform.ruling_threshold == "never"
+    assert model.scenario_spec.name == "small"
+    model.run(days=3)
+    assert model.day == 3
+
+
+def test_model_rejects_unknown_override():
+    with pytest.raises(ScenarioError) as info:
+        GridModel("small", platform__nope=1)
+    assert "nope" in str(info.value)
+    assert "\n" not in str(info.value)
