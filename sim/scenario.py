@@ -266,7 +266,7 @@ class Category(Section):
                     "incl. enquiries, 2023).", ge=0)
     minor_share: Prob = F(0.5, "Share that is minor (settleable by residents or grid). "
                           "Assumption.")
-    major_share: Prob = F(0.05, "Share that is major (three times the work). Assumption.")
+    major_share: Prob = F(0.05, "Share that is major (see units.severity_hours). Assumption.")
     hours: float = F(6.0, "Mean work content of an ordinary issue in working hours. Assumption; "
                      "Dongcheng mean handling ≤ 7 h (secondary).", gt=0)
     deadline_days: float = F(5.0, "Working days allowed before the issue is overdue. Assumption "

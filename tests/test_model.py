@@ -79,7 +79,7 @@ def test_baseline_calibration_bands(baseline_year):
     assert 0.97 <= m["dispatch_accuracy"] <= 0.99            # Dongcheng 98 %
     assert 0.95 <= m["done_first_time"] <= 0.99              # Lianyungang 98.1 %
     assert 0.93 <= m["closure_rate"] <= 0.99                 # 93–96 %
-    assert 0.76 <= m["on_time_rate"] <= 0.95                 # Tianmen 75.8 %, Lianyungang 89.6 %
+    assert 0.76 <= m["on_time_rate"] <= 0.90                 # Tianmen 75.8 %, Lianyungang 89.6 %
     assert m["territorial_share"] > 0.5                      # Yichun: most orders to 块
     assert m["time_to_close_mean_over_median"] > 1.5         # heavy right tail
 

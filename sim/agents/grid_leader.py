@@ -43,8 +43,9 @@ class LevelQueues:
     carried into the next working day, so every hour is charged once against a capacity.
     """
 
-    def __init__(self, n: int, hours_per_day: float, status: Status):
-        self.n, self.hours, self.status = n, hours_per_day, status
+    def __init__(self, n: int, hours_per_day: float, status: Status, staff: int = 1):
+        # ``staff`` people share each leader's list, so the clock runs ``staff`` times slower
+        self.n, self.hours, self.status, self.staff = n, hours_per_day * staff, status, staff
         self.worked = np.zeros(n)        # hours worked today (handling + patrol)
         self.handling = np.zeros(n)      # hours settling issues today
         self.demand = np.zeros(n)        # hours of work held at the start of today
@@ -75,7 +76,7 @@ class LevelQueues:
         cal = model.grid_calendar
         done = rows[today]
         iss.next_time[done] = cal.from_work(cal.to_work(np.full(len(done), float(day)))
-                                            + end[today])
+                                            + end[today] / self.staff)
 
 
 class GridLeaders:
@@ -86,8 +87,8 @@ class GridLeaders:
         g = sc.grid_leaders
         self.model = model
         self.l3 = LevelQueues(sc.n_grids, g.level3_hours, Status.GRID_L3)
-        self.l2 = LevelQueues(sc.n_villages, g.level2_hours * g.level2_per_village,
-                              Status.GRID_L2)
+        self.l2 = LevelQueues(sc.n_villages, g.level2_hours, Status.GRID_L2,
+                              staff=g.level2_per_village)
         self.agents = [
             *GridLeader.create_agents(model, sc.district.townships, 1,
                                       list(range(sc.district.townships))),

@@ -2,10 +2,10 @@
 
 Operators, few and with limited speed, take reports in and dispatch them: to the responsible
 unit with probability ``dispatch_accuracy``, otherwise to a wrong one. They track and re-dispatch
-what comes back, and rule on responsibility (裁决): for flagged ambiguous issues at intake when the
-ruling threshold is 0 (the seed's 立即处置的说法), otherwise after k pass-backs. A ruling binds
-only units within the platform's authority: a township platform rules on its own township's
-office; anything else goes up to the district platform.
+what comes back, and rule on responsibility (裁决): for flagged ambiguous issues at intake
+when the ruling threshold is 0 (the seed's 立即处置的说法), otherwise after max(k, 1)
+pass-backs. A ruling binds only units within the platform's authority: a township platform
+rules on its own township's office; anything else goes up to the district platform.
 """
 
 from __future__ import annotations

@@ -110,7 +110,8 @@ class Residents:
         """Daily hazard that residents report each hidden issue; rises with trust."""
         r = self.model.scenario_spec.residents
         trust = self.trust[self.model.issues.resident[rows]]
-        return r.report_rate * (r.report_trust_floor + (1 - r.report_trust_floor) * trust)
+        factor = r.report_trust_floor + (1 - r.report_trust_floor) * trust
+        return np.where(factor > 0, r.report_rate * factor, 0.0)
 
     def route_reports(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Split residents' reports: settled by residents, to the hotline, or to the grid.
