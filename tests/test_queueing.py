@@ -1,0 +1,84 @@
+"""Working calendars, the FIFO server pools, and the M/M/c reduction against Erlang C."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim.api import run
+from sim.calendar import WorkingCalendar
+from sim.queueing import ServerPools
+from sim.scenario import Calendar, load_scenario
+
+OFFICE = WorkingCalendar(Calendar(open_hour=8.5, hours=8, workdays=5))
+ALWAYS = WorkingCalendar(Calendar(open_hour=0, hours=24, workdays=7))
+
+
+def test_office_calendar_skips_nights_and_weekends():
+    # day 0 is a Monday: 8 h on Monday, then Friday 16:30 -> Monday 8:30
+    assert OFFICE.to_work(np.array([0.0]))[0] == 0.0
+    assert OFFICE.to_work(np.array([0.5]))[0] == pytest.approx(3.5)     # Monday noon
+    assert OFFICE.to_work(np.array([5.5]))[0] == pytest.approx(40.0)    # Saturday = week's end
+    monday = OFFICE.from_work(np.array([40.0]))[0]
+    assert monday == pytest.approx(7 + 8.5 / 24)                        # next Monday 8:30
+    done = OFFICE.add_work(np.array([4 + 15.5 / 24]), np.array([2.0]))[0]  # Fri 15:30 + 2 h
+    assert done == pytest.approx(7 + 9.5 / 24)                          # Monday 9:30
+
+
+@given(st.floats(0, 300), st.floats(0, 100))
+def test_working_clock_round_trip(t, hours):
+    w = OFFICE.to_work(np.array([t]))
+    back = OFFICE.to_work(OFFICE.from_work(w + hours))
+    assert back[0] == pytest.approx(w[0] + hours, abs=1e-6)
+    assert ALWAYS.from_work(ALWAYS.to_work(np.array([t])))[0] == pytest.approx(t)
+
+
+def test_single_server_is_fifo_in_order_of_readiness():
+    pools = ServerPools([1], ALWAYS)
+    ready = np.array([0.0, 1.0, 1.0 / 24]) / 1.0     # third is ready second
+    start, finish = pools.join(np.zeros(3, int), ready, np.array([2.0, 1.0, 1.0]))
+    hours = lambda x: x * 24  # noqa: E731
+    np.testing.assert_allclose(hours(start), [0.0, 24.0, 2.0])
+    np.testing.assert_allclose(hours(finish), [2.0, 25.0, 3.0])
+
+
+def test_two_servers_share_the_load_and_count_busy_time():
+    pools = ServerPools([2, 1], ALWAYS)
+    start, finish = pools.join(np.array([0, 0, 0, 1]), np.zeros(4), np.array([5, 5, 5, 3.0]))
+    np.testing.assert_allclose(start * 24, [0, 0, 5, 0])
+    np.testing.assert_allclose(finish * 24, [5, 5, 10, 3])
+    assert pools.busy_by_day(0, 1).sum() == pytest.approx(15.0)
+    assert pools.utilisation(0, 0, 1) == pytest.approx(15.0 / 48)
+    assert pools.utilisation(1, 0, 1) == pytest.approx(3.0 / 24)
+
+
+def erlang_c(lam: float, mu: float, c: int) -> tuple[float, float]:
+    """P(wait) and mean wait in queue of an M/M/c queue (domain brief §4)."""
+    a, b = lam / mu, 1.0
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    p_wait = c * b / (c - a * (1 - b))
+    return p_wait, p_wait / (c * mu - lam)
+
+
+def test_mmc_reduction_agrees_with_erlang_c():
+    """The model's own step(), behaviour off: waits agree with Erlang C within 3 SE."""
+    spec = load_scenario("mmc")
+    lam = spec.district.population * spec.categories[0].rate / 1000 / 365 / 24   # per hour
+    mu = 1.0 / spec.categories[0].hours
+    p_theory, w_theory = erlang_c(lam, mu, spec.departments[0].staff)
+    waits, p_waits = [], []
+    for seed in range(8):                               # independent replications
+        res = run("mmc", seed=seed, record_events=False)
+        created = res.issues["created_day"]
+        # after the warm-up, and early enough that every issue has started by the end
+        iss = res.issues[(created >= spec.run.warmup_days) & (created < spec.run.days - 2)]
+        assert iss["started_day"].notna().all()
+        w = (iss["started_day"] - iss["accepted_day"]).to_numpy() * 24
+        waits.append(w.mean())
+        p_waits.append((w > 1e-9).mean())
+    for est, theory in ((waits, w_theory), (p_waits, p_theory)):
+        mean, se = np.mean(est), np.std(est, ddof=1) / np.sqrt(len(est))
+        assert abs(mean - theory) < 3 * se + 1e-12, (mean, se, theory)
