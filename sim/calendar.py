@@ -30,6 +30,7 @@ class WorkingCalendar:
         self.is_workday = ((d + self.start_weekday) % 7) < self.workdays
         # hours worked before the start of day d
         self.cum = np.concatenate([[0.0], np.cumsum(self.is_workday * self.hours)])
+        self.day_hours = np.where(self.is_workday, 24.0, 0.0)   # clock rate inside opening hours
         self.days = days
 
     def _ensure(self, t_max: float) -> None:
@@ -37,16 +38,15 @@ class WorkingCalendar:
             self._grow(int(max(t_max * 1.5, self.days * 2)) + 8)
 
     def to_work(self, t: np.ndarray) -> np.ndarray:
-        """Working hours elapsed from day 0 to calendar time ``t`` (days)."""
+        """Working hours elapsed from day 0 to calendar time ``t`` (days, t >= 0)."""
         t = np.asarray(t, dtype=float)
         if self.always_open:
             return t * 24.0
         if t.size:
             self._ensure(float(t.max()))
-        day = np.floor(t).astype(np.int64)
-        frac = t - day
-        inside = np.clip(frac - self.open, 0.0, self.length) * 24.0
-        return self.cum[day] + np.where(self.is_workday[day], inside, 0.0)
+        day = t.astype(np.int64)                 # t >= 0: truncation is the floor
+        inside = np.minimum(np.maximum(t - day - self.open, 0.0), self.length)
+        return self.cum[day] + inside * self.day_hours[day]
 
     def from_work(self, w: np.ndarray) -> np.ndarray:
         """The calendar time at which the ``w``-th working hour is reached (work resumes)."""

@@ -10,6 +10,7 @@ Bad input gives one line naming the file and the key, exit status 2, and writes 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -157,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gridsim: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:            # output piped into `head` and the like: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -170,9 +170,8 @@ class IssueTable:
 
     def compact(self, min_share: float = 0.1) -> None:
         """Move finished rows to the archive once they are ``min_share`` of the rows."""
-        status = self.cols["status"][: self.n]
-        done = status >= Status.CLOSED
-        if done.sum() <= min_share * self.n or not done.any():
+        done = self.cols["status"][: self.n] >= Status.CLOSED
+        if np.count_nonzero(done) <= min_share * self.n:
             return
         keep = ~done
         self._archive.append({k: v[: self.n][done].copy() for k, v in self.cols.items()})

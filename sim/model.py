@@ -143,23 +143,26 @@ class GridModel(Model):
         if len(rows) == 0:
             return
         start = np.maximum(iss.created[rows], day)
-        hazards = np.column_stack([
-            self.residents.report_hazard(rows),
-            self.grid_leaders.find_hazard(rows),
-            self.work_teams.find_hazard(rows),
-            np.full(len(rows), self.scenario_spec.residents.lapse_rate),
-        ])
+        # competing hazards: report by residents, patrol, work team, lapse (in this order)
+        hazards = (self.residents.report_hazard(rows), self.grid_leaders.find_hazard(rows),
+                   self.work_teams.find_hazard(rows),
+                   np.full(len(rows), self.scenario_spec.residents.lapse_rate))
         rng = self.streams["discovery"]
         e, u = rng.standard_exponential(len(rows)), rng.random(len(rows))
-        total = hazards.sum(axis=1)
-        instant = np.isinf(hazards)
+        total = hazards[0] + hazards[1] + hazards[2] + hazards[3]
         with np.errstate(divide="ignore", invalid="ignore"):
-            tau = np.where(instant.any(axis=1), 0.0, e / total)
-            share = np.cumsum(hazards, axis=1) / total[:, None]
-        cause = np.where(instant.any(axis=1), instant.argmax(axis=1),
-                         (u[:, None] > share).sum(axis=1))
-        hit = tau < day + 1.0 - start
-        rows, t, cause = rows[hit], (start + tau)[hit], np.minimum(cause[hit], 3)
+            tau = e / total                       # 0 when a hazard is infinite
+            hit = tau < day + 1.0 - start
+            rows, t, u, total = rows[hit], (start + tau)[hit], u[hit], total[hit]
+            # the cause: the first whose cumulative share of the total exceeds u (an infinite
+            # hazard takes all the weight)
+            cause = np.full(len(rows), 3)
+            cum = np.zeros(len(rows))
+            inf_total = np.isinf(total)
+            for k in range(3):
+                h = hazards[k][hit]
+                cum = cum + np.where(inf_total, np.isinf(h), h / total)
+                cause = np.where((cause == 3) & (u < cum), k, cause)
 
         lapse = cause == 3
         self.move(rows[lapse], t[lapse], Event.LAPSE, Status.LAPSED, self.actor_residents)

@@ -50,7 +50,7 @@ def daily_row(m: GridModel, day: int) -> dict[str, float]:
     row["leader_demand_hours_mean"] = float(gl.l3.demand.mean())
     row["leader_overload_share"] = float(gl.overloaded().mean())
     row["patrol_hours_mean"] = float(gl.l3.patrol.mean())
-    row["trust_mean"] = float(np.average(res.trust, weights=res.weight))
+    row["trust_mean"] = float(res.trust @ res.weight) / m.scenario_spec.district.population
     return row
 
 

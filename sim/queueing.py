@@ -39,16 +39,18 @@ class ServerPools:
             return np.empty(0), np.empty(0)
         ready_w = self.calendar.to_work(ready)
         order = np.argsort(ready_w, kind="stable")
-        start_w = np.empty(n)
-        finish_w = np.empty(n)
-        heaps, hrs, rw, pl = self.free_at, hours.tolist(), ready_w.tolist(), pool.tolist()
-        for i in order.tolist():
-            free = heaps[pl[i]]
-            s = rw[i] if rw[i] > free[0] else free[0]
-            f = s + hrs[i]
-            heapq.heapreplace(free, f)
-            start_w[i] = s
-            finish_w[i] = f
+        heaps = self.free_at
+        starts, finishes = [], []
+        for r, h, k in zip(ready_w[order].tolist(), hours[order].tolist(),
+                           np.asarray(pool)[order].tolist(), strict=True):
+            free = heaps[k]
+            s = r if r > free[0] else free[0]
+            heapq.heapreplace(free, s + h)
+            starts.append(s)
+            finishes.append(s + h)
+        start_w, finish_w = np.empty(n), np.empty(n)
+        start_w[order] = starts
+        finish_w[order] = finishes
         self._spans.append((np.asarray(pool), start_w, finish_w))
         return self.calendar.from_work(start_w), self.calendar.from_work(finish_w)
 

@@ -241,6 +241,9 @@ class Units(Section):
                                                      "tail of NYC 311 times to close.")
     service_cv: float = F(2.0, "Coefficient of variation of work content (lognormal only). "
                           "Assumption (0.5–2.5).", gt=0)
+    max_work_factor: float = F(20.0, "Work content is capped at this multiple of its mean, "
+                               "so that the lognormal tail cannot produce issues of months of "
+                               "work. Assumption (10–50).", gt=1)
     severity_hours: tuple[float, float, float] = F(
         (0.5, 1.0, 3.0), "Work content of minor, ordinary and major issues as multiples of the "
         "category's mean. Assumption (minor 0.3–0.7, major 2–5).")

@@ -94,6 +94,7 @@ class Residents:
         else:
             s2 = np.log1p(u.service_cv**2)
             hours = mean * np.exp(np.sqrt(s2) * z - s2 / 2)
+        hours = np.minimum(hours, u.max_work_factor * mean)
         territorial = u_terr < c["territorial"][cat]
         responsible = np.where(territorial, m.n_departments + self.township[who],
                                c["lead"][cat])
