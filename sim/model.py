@@ -354,6 +354,8 @@ class GridModel(Model):
         iss.rejections[r] = 0
         iss.bound[r] = False
         iss.closed[r] = np.nan
+        iss.accepted[r] = np.nan                  # accepted/started describe the last visit
+        iss.started[r] = np.nan
         iss.settled_by[r] = SettledBy.NONE
         self.to_platform(r, t[again], np.full(len(r), DISTRICT), Event.REOPEN,
                          self.actor_residents)

@@ -17,7 +17,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ScenarioError(ValueError):
@@ -204,13 +211,12 @@ class Platform(Section):
                                  "district departments go up to the district platform. Source: "
                                  "seed (五) 依据管理权限.")
 
-    @model_validator(mode="before")
+    @field_validator("ruling_threshold")
     @classmethod
-    def _threshold(cls, data: Any) -> Any:
-        k = data.get("ruling_threshold") if isinstance(data, dict) else None
-        if isinstance(k, int) and not isinstance(k, bool) and k < 0:
-            raise ValueError("ruling_threshold must be >= 0 or 'never'")
-        return data
+    def _threshold(cls, k: int | str) -> int | str:
+        if isinstance(k, int) and k < 0:
+            raise ValueError("must be >= 0 or 'never'")
+        return k
 
 
 class Units(Section):

@@ -248,6 +248,12 @@ def test_set_out_of_range_value(tmp_path, capsys):
                      tmp_path / "out", "--set", "platform.dispatch_accuracy")
 
 
+def test_set_negative_ruling_threshold(tmp_path, capsys):
+    # checked by a model-level validator: the error must still blame --set and the key
+    assert_bad_input(capsys, ["run", "small", "--set", "platform.ruling_threshold=-1"],
+                     tmp_path / "out", "--set", "platform.ruling_threshold")
+
+
 def test_set_without_equals(tmp_path, capsys):
     assert_bad_input(capsys, ["run", "small", "--set", "platform.dispatch_accuracy"],
                      tmp_path / "out", "--set", "platform.dispatch_accuracy")
