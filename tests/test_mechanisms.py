@@ -1,0 +1,130 @@
+"""Each mechanism of the core model has an effect that switching it off removes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.api import run
+
+DAYS = 120
+
+
+def small(**overrides):
+    return run("small", days=DAYS, seed=2, overrides=overrides)
+
+
+def settled(res, who: str) -> int:
+    return int((res.issues["settled_by"] == who).sum())
+
+
+def found(res, who: str) -> int:
+    return int((res.issues["found_by"] == who).sum())
+
+
+def test_organisers_let_residents_settle_minor_issues():          # 楼栋长 / 联户代表, 自治
+    on = small(**{"residents.organiser_coverage_urban": 1.0,
+                  "residents.organiser_coverage_rural": 1.0})
+    off = small(**{"residents.organiser_coverage_urban": 0.0,
+                   "residents.organiser_coverage_rural": 0.0})
+    assert settled(on, "residents") > 20
+    assert settled(off, "residents") == 0
+    assert found(off, "organiser") == 0 and found(on, "resident") == 0
+    minor = on.issues.loc[on.issues["settled_by"] == "residents", "severity"]
+    assert (minor == "minor").all()
+
+
+def test_patrols_find_issues_and_use_hours():
+    on = small()
+    off = small(**{"grid_leaders.level3_patrol_hours": 0.0})
+    assert found(on, "grid_leader") > 50
+    assert found(off, "grid_leader") == 0
+    assert off.timeseries["patrol_hours_mean"].max() == 0
+    # without patrols, issues stay hidden longer
+    assert off.timeseries["open_hidden"].mean() > on.timeseries["open_hidden"].mean()
+
+
+def test_work_teams_find_and_settle_their_own_function():          # 群众工作队
+    on = small(**{"work_teams.members_per_township": 40, "work_teams.aligned": 1.0})
+    off = small(**{"work_teams.members_per_township": 0})
+    assert found(on, "work_team") > 20 and settled(on, "work_team") > 0
+    assert found(off, "work_team") == 0 and settled(off, "work_team") == 0
+    by_team = on.issues[on.issues["settled_by"] == "work_team"]
+    assert (by_team["severity"] != "major").all()
+
+
+def test_trust_raises_reporting():
+    low = small(**{"residents.initial_trust": 0.0, "residents.trust_learning_rate": 0.0,
+                   "residents.report_trust_floor": 0.1})
+    high = small(**{"residents.initial_trust": 1.0, "residents.trust_learning_rate": 0.0,
+                    "residents.report_trust_floor": 0.1})
+    reported = lambda r: found(r, "resident") + found(r, "organiser")  # noqa: E731
+    assert reported(high) > 1.5 * reported(low)
+    assert high.timeseries["open_hidden"].mean() < low.timeseries["open_hidden"].mean()
+
+
+def test_ratings_move_trust():
+    good = small(**{"units.quality": 1.0, "grid_leaders.quality": 1.0})
+    bad = small(**{"units.quality": 0.3, "grid_leaders.quality": 0.3})
+    assert good.timeseries["trust_mean"].iloc[-1] > bad.timeseries["trust_mean"].iloc[-1] + 0.2
+    assert (bad.issues["reopens"] > 0).sum() > (good.issues["reopens"] > 0).sum()
+
+
+def test_no_reopening_without_verification():
+    res = small(**{"residents.verify_share": 0.0, "units.quality": 0.5})
+    assert res.issues["reopens"].sum() == 0
+    assert (res.issues["resolved"] == False).sum() > 0          # noqa: E712 superficial closures
+
+
+def test_misdispatch_and_ambiguity_cause_pass_backs():             # 推诿扯皮
+    clean = small(**{"platform.dispatch_accuracy": 1.0, "units.pass_back": 0.0,
+                     "units.pass_back_ambiguous": 0.0})
+    sloppy = small(**{"platform.dispatch_accuracy": 0.7})
+    assert clean.issues["rejections"].sum() == 0
+    assert sloppy.issues["rejections"].sum() > 50
+    assert sloppy.summary["metrics"]["dispatch_accuracy"] < 0.8
+
+
+@pytest.mark.parametrize("push", [0.0, 1.0])
+def test_line_departments_push_issues_down_to_townships(push):    # 属地管理
+    res = small(**{"platform.dispatch_accuracy": 0.7, "units.push_down": push})
+    pushed = int(res.timeseries["pushed_down"].sum())
+    assert (pushed > 0) == (push > 0)
+    down = res.events[res.events["event"] == "push_down"]
+    assert down["actor"].astype(str).str.startswith("line:").all()
+
+
+def test_ruling_threshold_zero_rules_at_intake_and_never_never_rules():   # 裁决
+    common = {"units.pass_back_ambiguous": 0.9, "platform.flag_ambiguous": 1.0}
+    at_intake = small(**common, **{"platform.ruling_threshold": 0})
+    never = small(**common, **{"platform.ruling_threshold": "never"})
+    ruled = at_intake.issues[at_intake.issues["ruled"]]
+    assert len(ruled) > 0
+    assert (ruled["rejections"] == 0).any()          # ruled before any pass-back
+    assert not never.issues["ruled"].any()
+    amb = lambda r: r.issues[r.issues["ambiguous"]]  # noqa: E731
+    assert amb(never)["rejections"].mean() > amb(at_intake)["rejections"].mean()
+
+
+def test_township_rulings_beyond_authority_escalate():
+    common = {"platform.ruling_threshold": 1, "units.pass_back_ambiguous": 0.9}
+    own = small(**common, **{"platform.township_rules_own": True})
+    none = small(**common, **{"platform.township_rules_own": False})
+    assert none.timeseries["escalations"].sum() > own.timeseries["escalations"].sum()
+
+
+def test_units_work_office_hours_only():
+    res = small()
+    start = res.issues["started_day"].dropna().to_numpy()
+    weekday = np.floor(start).astype(int) % 7
+    hour = (start - np.floor(start)) * 24
+    assert (weekday < 5).all()                       # day 0 is a Monday
+    assert ((hour >= 8.5 - 1e-6) & (hour <= 16.5 + 1e-6)).all()
+
+
+def test_overloaded_leaders_patrol_less():
+    easy = small()
+    hard = small(**{"grid_leaders.level3_hours": 3.0, "grid_leaders.handling_hours_factor": 3.0})
+    assert hard.timeseries["leader_overload_share"].mean() > \
+        easy.timeseries["leader_overload_share"].mean()
+    assert hard.timeseries["patrol_hours_mean"].mean() < easy.timeseries["patrol_hours_mean"].mean()
