@@ -18,7 +18,7 @@ import pandas as pd
 
 from sim.metrics import headline
 from sim.model import GridModel
-from sim.scenario import GridScenario, load_scenario, resolved_dict
+from sim.scenario import GridScenario, resolve, resolved_dict
 from sim.tables import agents_frame, issues_frame, node_utilisation, timeseries_frame
 
 SCHEMA_VERSION = 1
@@ -66,9 +66,7 @@ def prepare(scenario: str | Path | GridScenario = "baseline", *, days: int | Non
         ov["run.days"] = days
     if seed is not None:
         ov["run.seed"] = seed
-    if isinstance(scenario, GridScenario):
-        return GridModel._resolve(scenario, ov)
-    return load_scenario(scenario, ov)
+    return resolve(scenario, ov)
 
 
 def run(scenario: str | Path | GridScenario = "baseline", *, days: int | None = None,

@@ -23,7 +23,7 @@ from sim.agents import GridLeaders, Platforms, Residents, Units, WorkTeams
 from sim.agents.platform import DISTRICT
 from sim.calendar import WorkingCalendar
 from sim.issues import Channel, Event, EventLog, FoundBy, IssueTable, SettledBy, Status
-from sim.scenario import GridScenario, apply_overrides, load_scenario, validate
+from sim.scenario import GridScenario, resolve
 from sim.streams import Streams
 
 MESA_REPORTERS = ("open_total", "open_hidden", "closed", "rejections", "rulings",
@@ -44,9 +44,11 @@ class GridModel(Model):
 
     def __init__(self, scenario: GridScenario | str | None = None, *, seed: int | None = None,
                  record_events: bool = True, **overrides: Any):
-        spec = self._resolve(scenario, overrides)
+        spec = resolve(scenario or "baseline", overrides)
+        if seed is not None:                      # the seed is part of the scenario it runs
+            spec = spec.model_copy(update={"run": spec.run.model_copy(update={"seed": int(seed)})})
         self.scenario_spec = spec
-        self.seed_value = spec.run.seed if seed is None else int(seed)
+        self.seed_value = spec.run.seed
         self.streams = Streams(self.seed_value)
         super().__init__(rng=self.streams["mesa"])
         self.day = 0
@@ -83,16 +85,6 @@ class GridModel(Model):
         self.datacollector = DataCollector(model_reporters={
             key: (lambda m, k=key: m.daily[-1][k] if m.daily else 0.0)
             for key in MESA_REPORTERS})
-
-    @staticmethod
-    def _resolve(scenario: GridScenario | str | None, overrides: dict[str, Any]) -> GridScenario:
-        if scenario is None or isinstance(scenario, str):
-            return load_scenario(scenario or "baseline", overrides)
-        if not overrides:
-            return scenario
-        data = scenario.model_dump(mode="json")
-        apply_overrides(data, overrides, "overrides")
-        return validate(data, "overrides")
 
     def _category_arrays(self, spec: GridScenario) -> None:
         dep = {d.name: i for i, d in enumerate(spec.departments)}

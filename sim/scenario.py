@@ -465,6 +465,18 @@ def load_scenario(name_or_path: str | Path = "baseline",
         raise
 
 
+def resolve(scenario: GridScenario | str | Path,
+            overrides: dict[str, Any] | None = None) -> GridScenario:
+    """A scenario object, name or path, with ``section.key`` / ``section__key`` overrides."""
+    if not isinstance(scenario, GridScenario):
+        return load_scenario(scenario, overrides)
+    if not overrides:
+        return scenario
+    data = scenario.model_dump(mode="json")
+    apply_overrides(data, overrides, "overrides")
+    return validate(data, "overrides")
+
+
 def resolved_dict(scenario: GridScenario) -> dict[str, Any]:
     """The fully resolved scenario as plain JSON-able data."""
     return scenario.model_dump(mode="json")
