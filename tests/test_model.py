@@ -104,3 +104,13 @@ def test_closed_issues_leave_the_working_arrays():
     assert open_rows < total / 3
     finished = int((m.issues.status >= 9).sum())     # closed or lapsed, awaiting compaction
     assert finished <= 0.5 * open_rows
+
+
+def test_mesa_batch_run_takes_flat_overrides():
+    import mesa
+    rows = mesa.batch_run(GridModel, parameters={
+        "scenario": "small", "platform__ruling_threshold": [0, "never"]},
+        max_steps=15, display_progress=False, number_processes=1)
+    assert len(rows) == 2
+    assert {r["platform__ruling_threshold"] for r in rows} == {0, "never"}
+    assert all(r["open_total"] > 0 for r in rows)
