@@ -39,6 +39,8 @@ class FoundBy(IntEnum):
     ORGANISER = 2     # reported through a building head / household representative
     GRID_LEADER = 3   # found on patrol by a level-3 grid leader
     WORK_TEAM = 4     # found by a work-team member
+    VOLUNTEER = 5     # reported by a volunteer (志愿者)
+    PETITION = 6      # came to light through a petition or a collective incident
 
 
 class SettledBy(IntEnum):
@@ -55,6 +57,7 @@ class Channel(IntEnum):
     NONE = 0
     GRID = 1          # organiser → grid leader → township platform
     HOTLINE = 2       # straight to the district platform (12345)
+    PETITION = 3      # through petitioning (信访) or a collective incident
 
 
 class Event(IntEnum):
@@ -75,7 +78,10 @@ class Event(IntEnum):
     START = 14
     CLOSE = 15
     REOPEN = 16
-    PUSH_DOWN = 17    # a line department sends it down to the township (属地管理): a rejection
+    PUSH_DOWN = 17    # sent down: by a line department to the township (属地管理, a rejection),
+    #                   or by a township office to the grid (offloading)
+    PETITION = 18     # residents petition (信访) about an unresolved grievance
+    INCIDENT = 19     # an unresolved collective grievance becomes a collective incident
 
 
 NAN = np.nan
@@ -95,6 +101,9 @@ COLUMNS: dict[str, tuple[str, object]] = {
     "lead_department": ("i2", -1),
     "co_department": ("i2", -1),
     "ambiguous": ("?", False),
+    "collective": ("?", False),     # concerns many households
+    "petitioned": ("f8", NAN),      # time of the first petition about it
+    "incident": ("f8", NAN),        # time it became a collective incident
     "created": ("f8", NAN),
     "discovered": ("f8", NAN),
     "reported": ("f8", NAN),

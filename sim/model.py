@@ -70,6 +70,7 @@ class GridModel(Model):
                                                 horizon)
         self._category_arrays(spec)
         self.actor_residents = self.events.actor("residents")
+        self.actor_review = self.events.actor("joint_review")
         self.actor_grid = {3: self.events.actor("grid_leader:level3"),
                            2: self.events.actor("grid_leader:level2")}
         self.residents = Residents(self)
@@ -100,7 +101,9 @@ class GridModel(Model):
             "lead": np.array([dep[c.lead] for c in cats], dtype=np.int16),
             "co": np.array([dep[c.co] if c.co else -1 for c in cats], dtype=np.int16),
             "territorial": np.array([c.territorial_share for c in cats]),
-            "ambiguous": np.array([c.ambiguous_share for c in cats]),
+            "ambiguous": np.minimum(np.array([c.ambiguous_share for c in cats])
+                                    * spec.duties.ambiguity_factor, 1.0),
+            "collective": np.array([c.collective_share for c in cats]),
         }
 
     # =========================================================================================
@@ -108,6 +111,8 @@ class GridModel(Model):
     def step(self) -> None:
         """One day in the life of the district's issues."""
         day = self.day
+        self.escalate(day)                    # old grievances: petitions, collective incidents
+        self.joint_review(day)                # departments and townships settle disputes
         self.residents.raise_issues(day)      # issues arise among residents, hidden at first
         self.grid_leaders.plan_day(day)       # leaders settle what they hold, then patrol
         self.work_teams.plan_day(day)         # work-team members spend their hours in the area
@@ -135,28 +140,30 @@ class GridModel(Model):
         if len(rows) == 0:
             return
         start = np.maximum(iss.created[rows], day)
-        # competing hazards: report by residents, patrol, work team, lapse (in this order)
+        # competing hazards, in this order: report by residents, patrol, work team, volunteer,
+        # lapse
         hazards = (self.residents.report_hazard(rows), self.grid_leaders.find_hazard(rows),
-                   self.work_teams.find_hazard(rows),
+                   self.work_teams.find_hazard(rows), self.residents.volunteer_hazard(rows),
                    np.full(len(rows), self.scenario_spec.residents.lapse_rate))
         rng = self.streams["discovery"]
         e, u = rng.standard_exponential(len(rows)), rng.random(len(rows))
-        total = hazards[0] + hazards[1] + hazards[2] + hazards[3]
+        total = sum(hazards[1:], hazards[0])
         with np.errstate(divide="ignore", invalid="ignore"):
             tau = e / total                       # 0 when a hazard is infinite
             hit = tau < day + 1.0 - start
             rows, t, u, total = rows[hit], (start + tau)[hit], u[hit], total[hit]
             # the cause: the first whose cumulative share of the total exceeds u (an infinite
             # hazard takes all the weight)
-            cause = np.full(len(rows), 3)
+            last = len(hazards) - 1
+            cause = np.full(len(rows), last)
             cum = np.zeros(len(rows))
             inf_total = np.isinf(total)
-            for k in range(3):
+            for k in range(last):
                 h = hazards[k][hit]
                 cum = cum + np.where(inf_total, np.isinf(h), h / total)
-                cause = np.where((cause == 3) & (u < cum), k, cause)
+                cause = np.where((cause == last) & (u < cum), k, cause)
 
-        lapse = cause == 3
+        lapse = cause == 4
         self.move(rows[lapse], t[lapse], Event.LAPSE, Status.LAPSED, self.actor_residents)
         known, tk, ck = rows[~lapse], t[~lapse], cause[~lapse]
         iss.discovered[known] = tk
@@ -170,6 +177,48 @@ class GridModel(Model):
         self.level3_takes(known[patrol], tk[patrol])
         team = ck == 2
         self.work_team_finds(known[team], tk[team])
+        vol = ck == 3
+        iss.found_by[known[vol]] = FoundBy.VOLUNTEER
+        self.log(known[vol], tk[vol], Event.REPORT, Status.HIDDEN, self.actor_residents)
+        self.level3_takes(known[vol], tk[vol])
+
+    def escalate(self, day: int) -> None:
+        """Petitions and collective incidents about old grievances, at the start of the day.
+
+        A grievance nobody had reported comes to light and goes to the district platform.
+        """
+        iss = self.issues
+        pet, inc = self.residents.escalate(day)
+        t0 = float(day)
+        iss.petitioned[pet] = t0
+        iss.incident[inc] = t0
+        self.log(pet, np.full(len(pet), t0), Event.PETITION, iss.status[pet],
+                 self.actor_residents)
+        self.log(inc, np.full(len(inc), t0), Event.INCIDENT, iss.status[inc],
+                 self.actor_residents)
+        both = np.union1d(pet, inc)
+        hidden = both[iss.status[both] == Status.HIDDEN]
+        iss.discovered[hidden] = t0
+        iss.found_by[hidden] = FoundBy.PETITION
+        iss.channel[hidden] = Channel.PETITION
+        self.flow["discovered"] += len(hidden)
+        self.to_platform(hidden, np.full(len(hidden), t0), np.full(len(hidden), DISTRICT),
+                         Event.REPORT, self.actor_residents)
+
+    def joint_review(self, day: int) -> None:
+        """Every N days departments and townships meet (定期研判、会商) and settle who handles
+        disputed issues (passed back at least once) and stuck ones (open too long)."""
+        p = self.scenario_spec.platform
+        if p.joint_review_days == 0 or day % p.joint_review_days or day == 0:
+            return
+        iss = self.issues
+        at = (iss.status >= Status.PLATFORM) & (iss.status <= Status.SCREENING) & ~iss.bound
+        stuck = day - iss.reported > p.stuck_days
+        rows = np.flatnonzero(at & ((iss.rejections >= 1) | stuck))
+        iss.bound[rows] = True
+        iss.ruled[rows] = True
+        self.log(rows, np.full(len(rows), float(day)), Event.RULE, iss.status[rows],
+                 self.actor_review)
 
     def residents_report(self, rows: np.ndarray, t: np.ndarray) -> None:
         """Residents report: organisers settle minor ones (自治); the rest go to grid or hotline."""
@@ -288,6 +337,9 @@ class GridModel(Model):
         b, tb = b[~down], tb[~down]
         self.to_platform(b, tb, iss.platform[b], Event.PASS_BACK, self.units.actor[iss.unit[b]])
         a, ta = rows[~back], t[~back]
+        down = self.units.hands_down(a)
+        self.hand_down(a[down], ta[down])
+        a, ta = a[~down], ta[~down]
         iss.accepted[a] = ta
         start, finish = self.units.serve(a, ta)
         iss.service_end[a] = finish
@@ -301,6 +353,12 @@ class GridModel(Model):
         iss.dispatches[rows] += 1
         self.move(rows, t, Event.PUSH_DOWN, Status.SCREENING, actor,
                   self.units.screened_at(rows, t))
+
+    def hand_down(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """A township office hands an accepted order down to the grid's level-3 leader."""
+        iss = self.issues
+        iss.leader[rows] = iss.grid_l3[rows]
+        self.move(rows, t, Event.PUSH_DOWN, Status.GRID_L3, self.units.actor[iss.unit[rows]])
 
     def service_starts(self, rows: np.ndarray, t: np.ndarray) -> None:
         iss = self.issues
@@ -319,7 +377,9 @@ class GridModel(Model):
         l3 = iss.status[rows] == Status.GRID_L3
         iss.settled_by[rows] = np.where(l3, SettledBy.GRID_L3, SettledBy.GRID_L2)
         actor = np.where(l3, self.actor_grid[3], self.actor_grid[2])
-        self.close(rows, t, self.scenario_spec.grid_leaders.quality, actor)
+        quality = np.where(l3, self.grid_leaders.quality(iss.grid_l3[rows]),
+                           self.scenario_spec.grid_leaders.quality)
+        self.close(rows, t, quality, actor)
 
     def settling_done(self, rows: np.ndarray, t: np.ndarray) -> None:
         iss = self.issues
@@ -341,6 +401,10 @@ class GridModel(Model):
         self.residents.rate(rows[rated], t[rated])
         verify = self.scenario_spec.residents.verify_share
         again = (iss.resolved[rows] == 0) & (u_ver < verify)
+        bad = rows[(iss.resolved[rows] == 0) & ~again]
+        pet = bad[self.residents.petition_after_closure(bad) & np.isnan(iss.petitioned[bad])]
+        iss.petitioned[pet] = iss.closed[pet]
+        self.log(pet, iss.closed[pet], Event.PETITION, Status.CLOSED, self.actor_residents)
         r = rows[again]
         iss.reopens[r] += 1
         iss.rejections[r] = 0

@@ -34,6 +34,8 @@ def daily_row(m: GridModel, day: int) -> dict[str, float]:
         "closed": ev[Event.CLOSE],
         "reopened": ev[Event.REOPEN],
         "lapsed": ev[Event.LAPSE],
+        "petitions": ev[Event.PETITION],
+        "incidents": ev[Event.INCIDENT],
     }
     for st in Status:
         if st < Status.CLOSED:
@@ -47,9 +49,13 @@ def daily_row(m: GridModel, day: int) -> dict[str, float]:
             row[f"avg_{st.name.lower()}"] = float(avg[st])
     gl = m.grid_leaders
     row["leader_hours_mean"] = float(gl.l3.worked.mean())
-    row["leader_demand_hours_mean"] = float(gl.l3.demand.mean())
+    row["leader_demand_hours_mean"] = float(gl.demand().mean())
     row["leader_overload_share"] = float(gl.overloaded().mean())
     row["patrol_hours_mean"] = float(gl.l3.patrol.mean())
+    row["admin_hours_mean"] = float(gl.admin.mean())
+    row["leader_stress_mean"] = float(gl.stress.mean())
+    row["leader_skill_mean"] = float(gl.skill.mean())
+    row["leader_turnover"] = gl.quits_today
     row["trust_mean"] = float(res.trust @ res.weight) / m.scenario_spec.district.population
     return row
 
@@ -76,16 +82,22 @@ def snapshot_rows(m: GridModel, day: int) -> list[pd.DataFrame]:
     status, leader = iss.status, iss.leader
     towns = m.scenario_spec.district.townships
     gl = m.grid_leaders
-    patrol_target = m.scenario_spec.grid_leaders.level3_patrol_hours
     frames = []
-    for level, lq, st, target in ((3, gl.l3, Status.GRID_L3, patrol_target),
-                                  (2, gl.l2, Status.GRID_L2, 0.0)):
-        frames.append(pd.DataFrame({
+    for level, lq, st in ((3, gl.l3, Status.GRID_L3), (2, gl.l2, Status.GRID_L2)):
+        frame = pd.DataFrame({
             "day": day, "agent_type": f"grid_leader_l{level}", "index": np.arange(lq.n),
             "township": np.arange(lq.n) // (lq.n // towns), "capacity_hours": lq.hours,
             "worked_hours": lq.worked, "demand_hours": lq.demand, "patrol_hours": lq.patrol,
             "held": np.bincount(leader[status == st], minlength=lq.n),
-            "overloaded": lq.demand + target > lq.hours}))
+            "overloaded": lq.demand > lq.hours})
+        if level == 3:
+            frame["demand_hours"] = gl.demand()
+            frame["overloaded"] = gl.overloaded()
+            frame["admin_hours"] = gl.admin
+            frame["stress"] = gl.stress
+            frame["skill"] = gl.skill
+            frame["trained"] = gl.trained
+        frames.append(frame)
     unit = iss.unit
     units = m.units.agents
     frames.append(pd.DataFrame({

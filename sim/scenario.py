@@ -133,6 +133,12 @@ class Residents(Section):
                                       "the issue. Assumption (0–0.3).")
     rating_noise: float = F(0.1, "Standard deviation of the noise on each rating. Assumption "
                             "(0–0.2).", ge=0)
+    volunteers_per_grid: float = F(0.0, "Volunteers, merchant representatives and the like per "
+                                   "level-3 grid who report what they see (志愿者). Source: "
+                                   "seed (二); 0 in the baseline.", ge=0)
+    volunteer_find_rate: float = F(0.02, "Daily hazard, per volunteer, that a hidden issue in "
+                                   "the grid is reported by a volunteer. Assumption "
+                                   "(0.005–0.05).", ge=0)
     lapse_rate: float = F(1 / 60, "Daily hazard that a hidden issue disappears unseen (moves away, "
                           "fixes itself, is forgotten), so the hidden stock stays finite. "
                           "Assumption (1/180–1/20).", ge=0)
@@ -161,8 +167,98 @@ class GridLeaders(Section):
     handling_hours_factor: float = F(0.5, "Hours the grid spends on an issue it settles, as a "
                                      "multiple of the issue's work content (grid issues are the "
                                      "simpler ones). Assumption (0.3–1).", gt=0)
-    quality: Prob = F(0.95, "Probability that an issue the grid settles is truly resolved. "
-                      "Assumption (0.85–0.99).")
+    quality: Prob = F(0.95, "Probability that an issue the grid settles is truly resolved, for "
+                      "a fully skilled leader without stress. Assumption (0.85–0.99).")
+    quality_sensitivity: Prob = F(0.3, "How much of the quality a leader loses as his "
+                                  "effectiveness (skill × (1 − stress effect)) falls from 1 to 0. "
+                                  "Assumption (0.1–0.6).")
+    assistant_hours: float = F(0.0, "Extra hands per level-3 grid (壮大基层网络力量): hours per "
+                               "day added to the leader's capacity. Source: seed (二) names the "
+                               "remedy; the size is an assumption (0–8), 0 in the baseline.",
+                               ge=0)
+    stress_gain: float = F(1.0, "Stress a level-3 leader gains per day per unit of relative "
+                           "overload (demand / capacity − 1). Assumption (0.2–2).", ge=0)
+    stress_recovery: Prob = F(0.1, "Share of a leader's stress that fades each day. Assumption "
+                              "(0.05–0.3).")
+    stress_effect: Prob = F(0.5, "Share of patrol time, discovery and handling effectiveness lost "
+                            "at stress 1 or more. Source: overload erodes quality (Oliva & "
+                            "Sterman 2001); the size is an assumption (0.2–0.8).")
+    quit_stress: float = F(1.0, "Stress above which a level-3 leader may quit. Assumption "
+                           "(0.5–2).", gt=0)
+    quit_rate: Prob = F(0.02, "Daily probability that a leader above quit_stress leaves and is "
+                        "replaced by a newcomer. Source: burnout dynamics (Homer 1985); the rate "
+                        "is an assumption (0.005–0.05).")
+    newcomer_skill: Prob = F(0.5, "Skill of a new level-3 leader (1 = an experienced one). "
+                             "Assumption (0.3–0.8).")
+    learning_days: float = F(120.0, "Days for a newcomer to close 63 % of the gap to full skill "
+                             "by experience. Assumption (60–365).", gt=0)
+
+
+class Grievances(Section):
+    """Unresolved grievances escalate: petitions (信访) and collective incidents (群体性事件)."""
+
+    grievance_days: float = F(14.0, "Days an ordinary or major issue must stay unresolved (hidden "
+                              "or open) before residents may petition about it. Assumption "
+                              "(14–90).", ge=0)
+    petition_rate: float = F(0.01, "Daily hazard that residents petition about an unresolved "
+                             "grievance, at trust 0. Assumption (0.001–0.02), giving petitions "
+                             "of the order of 1 per 1,000 residents a year.", ge=0)
+    petition_trust_effect: Prob = F(0.7, "Share of the petition hazard removed at full trust. "
+                                    "Assumption (0.3–0.9); Chen, Pan & Xu (2016) on threats "
+                                    "to go to superiors.")
+    petition_after_bad_closure: Prob = F(0.05, "Probability that a closure that did not resolve "
+                                         "the issue, and is not reopened, leads to a petition. "
+                                         "Assumption (0–0.2).")
+    incident_rate: float = F(0.005, "Daily hazard that an unresolved grievance shared by many "
+                             "households (categories' collective_share) turns into a collective "
+                             "incident, at trust 0. Assumption (0.0002–0.005).", ge=0)
+
+
+class Duties(Section):
+    """Defining duties (职能界定) and aligning departments' grids with the blocks (四融合)."""
+
+    ambiguity_factor: float = F(1.0, "Multiplies every category's ambiguous_share: below 1 when "
+                                "主办/协办/配合 lists define duties. Source: seed (四) 全覆盖、"
+                                "无缝隙; 1 in the baseline.", ge=0)
+    alignment: Prob = F(0.0, "How far departments' own grid systems are aligned with the "
+                        "township grids in space, time, rewards and training (四融合), 0–1. "
+                        "Source: seed (四); 0 in the baseline.")
+    alignment_accuracy_gain: Prob = F(0.5, "Share of dispatch errors removed at full alignment. "
+                                      "Assumption (0.2–0.8).")
+    alignment_pass_back_cut: Prob = F(0.5, "Share of pass-backs of ambiguous issues and of "
+                                      "push-downs between 条 and 块 removed at full alignment. "
+                                      "Assumption (0.2–0.8).")
+
+
+class Offloading(Section):
+    """Work that departments and townships push down onto level-3 grid leaders (一压了之)."""
+
+    admin_hours: float = F(0.0, "Hours per working day of administrative tasks (inspections, "
+                           "forms, meetings) pushed down to each level-3 leader. Source: seed "
+                           "(二) 不能简单向基层一压了之; the size is an assumption (0–4), 0 in the "
+                           "baseline.", ge=0)
+    issue_share: Prob = F(0.0, "Share of the territorial orders a township office accepts that it "
+                          "hands down to the level-3 leader of the issue's grid. Assumption "
+                          "(0–0.5), 0 in the baseline.")
+
+
+class Training(Section):
+    """Training (培训) of platform operators and grid leaders: coverage and quality."""
+
+    operator_coverage: Prob = F(0.0, "Share of platform operators given extra training. Source: "
+                                "seed (五), (九); 0 in the baseline, whose accuracy is "
+                                "calibrated as it was.")
+    leader_coverage: Prob = F(0.0, "Share of level-3 leaders (and of newcomers) given extra "
+                              "training. Source: seed (九) 全面覆盖; 0 in the baseline.")
+    quality: Prob = F(1.0, "Quality of the training (1 = problem-led and real, 0 = a "
+                      "formality, 走过场). Source: seed (九); assumption.")
+    operator_accuracy_gain: Prob = F(0.5, "Share of an operator's dispatch errors that full, "
+                                     "good training removes. Assumption (0.2–0.8).")
+    operator_speed_gain: Prob = F(0.3, "Share of intake time that full, good training saves. "
+                                  "Assumption (0.1–0.5).")
+    leader_skill_gain: Prob = F(0.5, "Share of a trained newcomer's skill gap closed by "
+                                "training, which also speeds learning by the same share. "
+                                "Assumption (0.2–0.8).")
 
 
 class WorkTeams(Section):
@@ -182,6 +278,22 @@ class WorkTeams(Section):
                       "Assumption (0–1); the seed asks for full alignment.")
     quality: Prob = F(0.95, "Probability that an issue a member settles on the spot is truly "
                       "resolved. Assumption (0.85–0.99).")
+    engagement: Prob = F(1.0, "Share of the posted hours actually spent engaged: 1 is 心下 (heart "
+                         "sent down), low values 人下 (only the body). Source: seed (七) 由“人下”到"
+                         "“心下”; the baseline assumes full engagement.")
+    powers: Prob = F(0.5, "Share of ordinary issues of their own department's function that "
+                     "members may settle on the spot (职能下); minor ones always. Source: seed "
+                     "(七); the value is an assumption (0–1).")
+    rotation_days: int = F(0, "Days a member stays before being rotated out for a newcomer; 0 = "
+                           "long-term posting (长期分包). Source: seed (七); 0 in the baseline.",
+                           ge=0)
+    knowledge_days: float = F(90.0, "Days for a member to build 63 % of full local knowledge. "
+                              "Assumption (30–365).", gt=0)
+    newcomer_knowledge: Prob = F(0.4, "Effectiveness of a member with no local knowledge, "
+                                 "relative to one who knows the area. Assumption (0.2–0.7).")
+    pass_back_cut: Prob = F(0.5, "Share of a line department's pass-backs removed for issues in "
+                            "a township where members of that department are posted and "
+                            "engaged (不推诿). Assumption (0–0.8).")
 
 
 class Platform(Section):
@@ -207,6 +319,11 @@ class Platform(Section):
                                                   "never rules. Assumption (0–3); the seed asks "
                                                   "for an immediate ruling (立即处置的说法).")
     ruling_days: float = F(1.0, "Working days a ruling takes. Assumption (0.5–5).", ge=0)
+    joint_review_days: int = F(0, "Days between joint review meetings (定期研判、会商) of "
+                               "departments and townships, which settle disputed and stuck "
+                               "issues; 0 = none. Source: seed (四); 0 in the baseline.", ge=0)
+    stuck_days: float = F(10.0, "An issue at a platform or unit this long after its report is "
+                          "'stuck' and goes to the joint review. Assumption (5–30).", ge=0)
     township_rules_own: bool = F(True, "Township platforms may rule on township units; rulings on "
                                  "district departments go up to the district platform. Source: "
                                  "seed (五) 依据管理权限.")
@@ -285,6 +402,8 @@ class Category(Section):
     territorial_share: Prob = F(0.8, "Share dispatched to the township under 属地管理 (块). "
                                 "Source: Yichun 12345 sent 85 % of orders to 块 (2023).")
     ambiguous_share: Prob = F(0.05, "Share whose responsibility is ambiguous. Assumption.")
+    collective_share: Prob = F(0.0, "Share that concerns many households at once (a collective "
+                               "grievance if unresolved). Assumption.")
 
     @model_validator(mode="after")
     def _shares(self) -> Category:
@@ -317,6 +436,12 @@ class GridScenario(Section):
     work_teams: WorkTeams = Field(default_factory=WorkTeams, description="Source: seed (七).")
     platform: Platform = Field(default_factory=Platform, description="Source: seed (五).")
     units: Units = Field(default_factory=Units, description="Source: seed (四), (五).")
+    offloading: Offloading = Field(default_factory=Offloading, description="Source: seed (二).")
+    grievances: Grievances = Field(default_factory=Grievances,
+                                   description="Source: domain brief §3 (petitions −30 %, mass "
+                                               "incidents −69 %, Zhengzhou 2013).")
+    duties: Duties = Field(default_factory=Duties, description="Source: seed (四).")
+    training: Training = Field(default_factory=Training, description="Source: seed (九).")
     departments: list[Department] = Field(default_factory=list,
                                           description="Source: seed (四).")
     categories: list[Category] = Field(default_factory=list,
@@ -446,14 +571,44 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], source: str
                 model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
 
 
-def load_scenario(name_or_path: str | Path = "baseline",
-                  overrides: dict[str, Any] | None = None) -> GridScenario:
-    """Load a named scenario (``gridsim scenarios``) or a TOML file, then apply overrides."""
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``: tables merge key by key, everything else (lists too) replaces."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
+    """A scenario's data with its ``base`` scenario (if any) merged underneath."""
     source, text = _locate(name_or_path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(source, "toml", f"malformed TOML ({err})") from None
+    base = data.pop("base", None)
+    if base is None:
+        return source, data
+    if not isinstance(base, str):
+        raise ScenarioError(source, "base", "must be a scenario name or a path")
+    if source in seen:
+        raise ScenarioError(source, "base", "scenarios extend each other in a circle")
+    if "/" in base or base.endswith(".toml"):
+        base = str(Path(source).parent / base)
+    return source, _merge(_read(base, (*seen, source))[1], data)
+
+
+def load_scenario(name_or_path: str | Path = "baseline",
+                  overrides: dict[str, Any] | None = None) -> GridScenario:
+    """Load a named scenario (``gridsim scenarios``) or a TOML file, then apply overrides.
+
+    A file may start from another scenario with ``base = "baseline"`` (or a relative path) and
+    set only what differs: tables merge key by key, lists (departments, categories) replace.
+    """
+    source, data = _read(name_or_path)
     if overrides:
         apply_overrides(data, overrides, "--set")
     try:

@@ -19,6 +19,8 @@ MECHANISMS = (
     "rating",      # resolution, verification, satisfaction
     "adaptation",  # reserved for behavioural adaptation
     "mesa",        # Mesa's own generators (unused by the model's mechanisms)
+    "staff",       # turnover and training of grid leaders
+    "grievance",   # petitions and collective incidents
 )
 
 

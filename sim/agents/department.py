@@ -62,19 +62,37 @@ class Units:
 
     def passes_back(self, rows: np.ndarray) -> np.ndarray:
         """Which screened issues the unit passes back (boolean mask)."""
-        m, u = self.model, self.model.scenario_spec.units
+        m, sc = self.model, self.model.scenario_spec
+        u = sc.units
         iss = m.issues
-        p = np.where(iss.unit[rows] != iss.responsible[rows], u.pass_back_misdispatched,
-                     np.where(iss.ambiguous[rows], u.pass_back_ambiguous, u.pass_back))
-        p = np.where(iss.bound[rows], 0.0, p)
+        unit = iss.unit[rows]
+        right = unit == iss.responsible[rows]
+        ambiguous = u.pass_back_ambiguous * (1.0 - sc.duties.alignment
+                                             * sc.duties.alignment_pass_back_cut)
+        p = np.where(~right, u.pass_back_misdispatched,
+                     np.where(iss.ambiguous[rows], ambiguous, u.pass_back))
+        # a department whose own people work in the township passes back less (不推诿)
+        line = unit < self.n_line
+        p = np.where(line, p * m.work_teams.pass_back_factor(iss.grid_l1[rows],
+                                                             np.where(line, unit, 0)), p)
+        p = np.where(iss.bound[rows] & right, 0.0, p)      # a ruling binds the right unit
         return m.streams["screening"].random(len(rows)) < p
 
     def pushes_down(self, rows: np.ndarray) -> np.ndarray:
         """Which passed-back issues a line department pushes down to the township (mask)."""
         m = self.model
+        du = m.scenario_spec.duties
         line = m.issues.unit[rows] < self.n_line
         u = m.streams["screening"].random(len(rows))
-        return line & (u < m.scenario_spec.units.push_down)
+        share = m.scenario_spec.units.push_down * (1.0 - du.alignment * du.alignment_pass_back_cut)
+        return line & (u < share)
+
+    def hands_down(self, rows: np.ndarray) -> np.ndarray:
+        """Which accepted territorial orders the township office hands down to the grid (mask)."""
+        m = self.model
+        share = m.scenario_spec.offloading.issue_share
+        territory = m.issues.unit[rows] >= self.n_line
+        return territory & (m.streams["screening"].random(len(rows)) < share)
 
     def serve(self, rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Accepted issues join their unit's staff queue; returns (start, finish) times."""

@@ -80,15 +80,29 @@ class LevelQueues:
 
 
 class GridLeaders:
-    """Grid leaders on all three levels and their vectorised work."""
+    """Grid leaders on all three levels and their vectorised work.
+
+    Level-3 leaders carry stress, skill and a training flag. Work pushed down to them
+    (administrative hours, handed-down issues) comes first; overload (demand above capacity)
+    builds stress, which cuts patrol time and effectiveness; past a threshold they may quit, and
+    a newcomer starts with low skill that grows with experience (Oliva & Sterman 2001; Homer
+    1985). Extra hands per grid (``assistant_hours``) add capacity.
+    """
 
     def __init__(self, model: GridModel):
         sc = model.scenario_spec
-        g = sc.grid_leaders
+        g, tr = sc.grid_leaders, sc.training
         self.model = model
-        self.l3 = LevelQueues(sc.n_grids, g.level3_hours, Status.GRID_L3)
+        self.l3 = LevelQueues(sc.n_grids, g.level3_hours + g.assistant_hours, Status.GRID_L3)
         self.l2 = LevelQueues(sc.n_villages, g.level2_hours, Status.GRID_L2,
                               staff=g.level2_per_village)
+        n = sc.n_grids
+        rng = model.streams["staff"]
+        self.stress = np.zeros(n)
+        self.trained = rng.random(n) < tr.leader_coverage
+        self.skill = np.ones(n)
+        self.admin = np.zeros(n)
+        self.quits_today = 0
         self.agents = [
             *GridLeader.create_agents(model, sc.district.townships, 1,
                                       list(range(sc.district.townships))),
@@ -97,28 +111,66 @@ class GridLeaders:
         ]
 
     def plan_day(self, day: int) -> None:
-        """Settle what they hold first, then patrol with the hours left (level 3)."""
-        m, g = self.model, self.model.scenario_spec.grid_leaders
+        """Pushed-down tasks first, then settle what they hold, then patrol with what is left."""
+        m, sc = self.model, self.model.scenario_spec
+        g = sc.grid_leaders
         open_today = bool(m.grid_calendar.is_workday[day])
-        for level in (self.l3, self.l2):
-            level.settle_today(m, day, level.hours if open_today else 0.0,
-                               g.handling_hours_factor)
-        left = np.maximum(self.l3.hours - self.l3.handling, 0.0)
-        self.l3.patrol = np.minimum(g.level3_patrol_hours, left) if open_today \
-            else np.zeros(self.l3.n)
-        self.l3.worked = self.l3.handling + self.l3.patrol
+        l3 = self.l3
+        self.admin = np.full(l3.n, sc.offloading.admin_hours if open_today else 0.0)
+        l3.settle_today(m, day, max(l3.hours - sc.offloading.admin_hours, 0.0) if open_today
+                        else 0.0, g.handling_hours_factor)
+        self.l2.settle_today(m, day, self.l2.hours if open_today else 0.0,
+                             g.handling_hours_factor)
+        left = np.maximum(l3.hours - self.admin - l3.handling, 0.0)
+        target = g.level3_patrol_hours * (1.0 - g.stress_effect * np.minimum(self.stress, 1.0))
+        l3.patrol = np.minimum(target, left) if open_today else np.zeros(l3.n)
+        l3.worked = self.admin + l3.handling + l3.patrol
         self.l2.worked = self.l2.handling
+        if open_today:
+            self._strain_and_learn()
+
+    def demand(self) -> np.ndarray:
+        """Level-3 leaders' hours asked of them today: pushed-down tasks, held work, patrol."""
+        g = self.model.scenario_spec.grid_leaders
+        return self.admin + self.l3.demand + g.level3_patrol_hours
 
     def overloaded(self) -> np.ndarray:
-        """Level-3 leaders whose held work plus patrol exceeds their daily hours."""
+        """Level-3 leaders asked for more hours than they have."""
+        return self.demand() > self.l3.hours
+
+    def _strain_and_learn(self) -> None:
+        """Overload builds stress; stressed leaders may quit; skill grows with experience."""
+        g, tr = self.model.scenario_spec.grid_leaders, self.model.scenario_spec.training
+        over = np.maximum(self.demand() / self.l3.hours - 1.0, 0.0)
+        self.stress = self.stress * (1.0 - g.stress_recovery) + g.stress_gain * over
+        rng = self.model.streams["staff"]
+        u_quit, u_train = rng.random(self.l3.n), rng.random(self.l3.n)
+        quit = (self.stress > g.quit_stress) & (u_quit < g.quit_rate)
+        self.quits_today = int(quit.sum())
+        gain = tr.leader_skill_gain * tr.quality
+        self.trained[quit] = u_train[quit] < tr.leader_coverage
+        start = g.newcomer_skill + np.where(self.trained[quit], gain, 0.0) * (1 - g.newcomer_skill)
+        self.skill[quit] = start
+        self.stress[quit] = 0.0
+        rate = (1.0 / g.learning_days) * np.where(self.trained, 1.0 + gain, 1.0)
+        self.skill += (1.0 - self.skill) * (1.0 - np.exp(-rate))
+
+    def effectiveness(self, grids: np.ndarray) -> np.ndarray:
+        """Skill × (1 − stress effect) of the level-3 leaders of ``grids``, in [0, 1]."""
         g = self.model.scenario_spec.grid_leaders
-        return self.l3.demand + g.level3_patrol_hours > self.l3.hours
+        return self.skill[grids] * (1.0 - g.stress_effect * np.minimum(self.stress[grids], 1.0))
+
+    def quality(self, grids: np.ndarray) -> np.ndarray:
+        """Probability that a settlement by these grids' leaders truly resolves the issue."""
+        g = self.model.scenario_spec.grid_leaders
+        return g.quality * (1.0 - g.quality_sensitivity * (1.0 - self.effectiveness(grids)))
 
     def find_hazard(self, rows: np.ndarray) -> np.ndarray:
-        """Daily hazard that a patrol finds each hidden issue: proportional to patrol hours."""
+        """Daily hazard that a patrol finds each hidden issue: patrol hours × effectiveness."""
         g = self.model.scenario_spec.grid_leaders
-        hours = self.l3.patrol[self.model.issues.grid_l3[rows]]
-        return np.where(hours > 0, g.patrol_find_rate * hours, 0.0)
+        grids = self.model.issues.grid_l3[rows]
+        hours = self.l3.patrol[grids]
+        return np.where(hours > 0, g.patrol_find_rate * hours * self.effectiveness(grids), 0.0)
 
     def triage_level3(self, rows: np.ndarray) -> np.ndarray:
         """Which issues arriving at level 3 the leader settles himself (boolean mask)."""
@@ -127,7 +179,7 @@ class GridLeaders:
         sev = m.issues.severity[rows]
         share = np.where(sev == 0, g.level3_settle_share,
                          np.where(sev == 1, g.level3_settle_share_ordinary, 0.0))
-        return u < share
+        return u < share * self.effectiveness(m.issues.grid_l3[rows])
 
     def triage_level2(self, rows: np.ndarray) -> np.ndarray:
         """Which issues passed up to level 2 the village settles itself (boolean mask)."""

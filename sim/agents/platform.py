@@ -49,10 +49,19 @@ class Platforms:
         self.actor = np.array([model.events.actor(f"platform:{a.name}") for a in self.agents],
                               dtype=np.int32)
 
+    def error_factor(self) -> float:
+        """Share of the dispatch errors left after operator training and grid alignment."""
+        sc = self.model.scenario_spec
+        tr, du = sc.training, sc.duties
+        return ((1.0 - tr.operator_coverage * tr.quality * tr.operator_accuracy_gain)
+                * (1.0 - du.alignment * du.alignment_accuracy_gain))
+
     def take_in(self, rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Operators take issues in, FIFO per platform; returns (start, done) times."""
         m = self.model
-        minutes = m.scenario_spec.platform.intake_minutes
+        tr = m.scenario_spec.training
+        minutes = m.scenario_spec.platform.intake_minutes * (
+            1.0 - tr.operator_coverage * tr.quality * tr.operator_speed_gain)
         hours = m.streams["dispatch"].standard_exponential(len(rows)) * minutes / 60.0
         start, done = np.empty(len(rows)), np.empty(len(rows))
         plat = m.issues.platform[rows]
@@ -98,6 +107,7 @@ class Platforms:
         rng = m.streams["dispatch"]
         u, other = rng.random(len(rows)), rng.integers(0, max(m.n_units - 1, 1), len(rows))
         acc = np.where(iss.dispatches[rows] == 0, p.dispatch_accuracy, p.redispatch_accuracy)
+        acc = 1.0 - (1.0 - acc) * self.error_factor()
         resp = iss.responsible[rows]
         wrong = other + (other >= resp)                     # any unit but the responsible one
         ok = (u < acc) | (m.n_units == 1)

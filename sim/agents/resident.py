@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from mesa import Agent
 
-from sim.issues import Channel, FoundBy
+from sim.issues import Channel, FoundBy, Status
 
 if TYPE_CHECKING:
     from sim.model import GridModel
@@ -80,7 +80,8 @@ class Residents:
         who, cat = np.divmod(cell, len(self.cat_rate))
         # Attribute draws are the same whatever the policy: common random numbers.
         t = day + rng.random(n)
-        u_sev, u_terr, u_amb = rng.random(n), rng.random(n), rng.random(n)
+        u_sev, u_terr, u_amb, u_col = (rng.random(n), rng.random(n), rng.random(n),
+                                       rng.random(n))
         z, e = rng.standard_normal(n), rng.standard_exponential(n)
         if n == 0:
             return
@@ -102,11 +103,45 @@ class Residents:
             n, category=cat, severity=severity, resident=who, grid_l3=self.grid[who],
             grid_l2=self.village[who], grid_l1=self.township[who], hours=hours,
             deadline=c["deadline"][cat], responsible=responsible, lead_department=c["lead"][cat],
-            co_department=c["co"][cat], ambiguous=u_amb < c["ambiguous"][cat], created=t,
-            entered=t)
+            co_department=c["co"][cat], ambiguous=u_amb < c["ambiguous"][cat],
+            collective=u_col < c["collective"][cat], created=t, entered=t)
         m.arrive(rows, t)
 
+    # --- grievances ------------------------------------------------------------------------
+    def escalate(self, day: int) -> tuple[np.ndarray, np.ndarray]:
+        """Unresolved grievances escalate: residents petition (信访); collective ones may turn
+        into collective incidents. Returns the rows newly petitioned and newly in an incident.
+        """
+        m = self.model
+        g = m.scenario_spec.grievances
+        iss = m.issues
+        old = (iss.status < Status.CLOSED) & (iss.severity >= 1) & \
+            (iss.created < day - g.grievance_days)
+        rows = np.flatnonzero(old)
+        rng = m.streams["grievance"]
+        u_pet, u_inc = rng.random(len(rows)), rng.random(len(rows))
+        if len(rows) == 0:
+            return rows, rows
+        calm = 1.0 - g.petition_trust_effect * self.trust[iss.resident[rows]]
+        pet = np.isnan(iss.petitioned[rows]) & (u_pet < 1.0 - np.exp(-g.petition_rate * calm))
+        inc = iss.collective[rows] & np.isnan(iss.incident[rows]) & \
+            (u_inc < 1.0 - np.exp(-g.incident_rate * calm))
+        return rows[pet], rows[inc]
+
+    def petition_after_closure(self, rows: np.ndarray) -> np.ndarray:
+        """Which unresolved, unreopened closures lead residents to petition (mask)."""
+        m = self.model
+        g = m.scenario_spec.grievances
+        calm = 1.0 - g.petition_trust_effect * self.trust[m.issues.resident[rows]]
+        u = m.streams["grievance"].random(len(rows))
+        return u < g.petition_after_bad_closure * calm
+
     # --- reporting -------------------------------------------------------------------------
+    def volunteer_hazard(self, rows: np.ndarray) -> np.ndarray:
+        """Daily hazard that a volunteer reports each hidden issue in the grid."""
+        r = self.model.scenario_spec.residents
+        return np.full(len(rows), r.volunteers_per_grid * r.volunteer_find_rate)
+
     def report_hazard(self, rows: np.ndarray) -> np.ndarray:
         """Daily hazard that residents report each hidden issue; rises with trust."""
         r = self.model.scenario_spec.residents

@@ -54,23 +54,42 @@ class WorkTeams:
         for t in range(d.townships):
             self.members[t] = np.bincount(dep[t], minlength=n_dep)
         self.grids_per_township = sc.n_grids // d.townships
+        # days each township's team has been posted: a year at the start (posted in 2012);
+        # with rotation, teams are staggered so that they do not all change at once
+        self.tenure0 = (np.full(d.townships, 365.0) if w.rotation_days == 0 else
+                        np.arange(d.townships) * w.rotation_days / d.townships)
+        self.effectiveness = np.ones(d.townships)
         self.hours_today = np.zeros(d.townships)
         self.hours_settling = np.zeros(d.townships)
         self.agents = WorkTeam.create_agents(model, d.townships, list(range(d.townships)))
 
     def plan_day(self, day: int) -> None:
-        """Members spend their weekly hours in the area on working days."""
+        """Members spend their weekly hours in the area on working days, as engaged as they
+        are (人下 vs 心下) and as effective as their local knowledge allows."""
         w = self.model.scenario_spec.work_teams
         cal = self.model.office_calendar
+        tenure = self.tenure0 + day
+        if w.rotation_days:
+            tenure = tenure % w.rotation_days
+        knows = 1.0 - np.exp(-tenure / w.knowledge_days)
+        self.effectiveness = w.engagement * (w.newcomer_knowledge
+                                             + (1.0 - w.newcomer_knowledge) * knows)
         per_day = w.hours_per_week / cal.workdays if cal.is_workday[day] else 0.0
         self.hours_today = self.members.sum(axis=1) * per_day
         self.hours_settling[:] = 0.0
+
+    def pass_back_factor(self, town: np.ndarray, dept: np.ndarray) -> np.ndarray:
+        """Multiplier on a line department's pass-backs in a township where its own people are
+        posted and engaged (不推诿)."""
+        w = self.model.scenario_spec.work_teams
+        present = self.members[town, dept] > 0
+        return np.where(present, 1.0 - w.pass_back_cut * w.engagement, 1.0)
 
     def find_hazard(self, rows: np.ndarray) -> np.ndarray:
         """Daily hazard that the township's team finds each hidden issue."""
         w = self.model.scenario_spec.work_teams
         town = self.model.issues.grid_l1[rows]
-        hours = self.hours_today[town] / self.grids_per_township
+        hours = self.hours_today[town] * self.effectiveness[town] / self.grids_per_township
         return np.where(hours > 0, w.find_rate * hours, 0.0)
 
     def settle_on_spot(self, rows: np.ndarray) -> np.ndarray:
@@ -80,8 +99,10 @@ class WorkTeams:
         town, lead = iss.grid_l1[rows], iss.lead_department[rows]
         total = np.maximum(self.members.sum(axis=1)[town], 1)
         share = self.members[town, lead] / total      # chance the finder is from that department
-        u = m.streams["triage"].random(len(rows))
-        ok = (u < share) & (iss.severity[rows] < 2)
+        u, u_pow = m.streams["triage"].random(len(rows)), m.streams["triage"].random(len(rows))
+        w = m.scenario_spec.work_teams
+        allowed = (iss.severity[rows] == 0) | ((iss.severity[rows] == 1) & (u_pow < w.powers))
+        ok = (u < share) & allowed
         hrs = iss.hours[rows[ok]]
         np.add.at(self.hours_settling, town[ok], hrs)
         return ok
