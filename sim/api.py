@@ -19,7 +19,7 @@ import pandas as pd
 from sim.metrics import headline
 from sim.model import GridModel
 from sim.scenario import GridScenario, resolve, resolved_dict
-from sim.tables import agents_frame, issues_frame, node_utilisation, timeseries_frame
+from sim.tables import agents_frame, costs, issues_frame, node_utilisation, timeseries_frame
 
 SCHEMA_VERSION = 1
 PACKAGES = ("gridsim", "mesa", "numpy", "pandas", "scipy", "matplotlib", "pyarrow", "pydantic")
@@ -94,14 +94,22 @@ def collect(model: GridModel) -> Results:
     issues = issues_frame(model)
     ts = timeseries_frame(model)
     warmup = spec.run.warmup_days if spec.run.warmup_days < model.day else model.day // 4
+    metrics = headline(issues, ts, warmup=warmup, days=model.day,
+                       office_calendar=model.office_calendar)
+    budget = costs(model, warmup)
+    window = issues[(issues["closed_day"] >= warmup) & (issues["resolved"] == True)]  # noqa: E712
+    metrics["staff_hours_total"] = sum(v for k, v in budget.items() if k.startswith("hours_"))
+    metrics["cost_total"] = budget["cost_total"]
+    metrics["cost_per_resolved_issue"] = (budget["cost_total"] / len(window) if len(window)
+                                          else float("nan"))
     summary = {
         "schema_version": SCHEMA_VERSION,
         "scenario": spec.name,
         "seed": model.seed_value,
         "days": model.day,
         "warmup_days": warmup,
-        "metrics": headline(issues, ts, warmup=warmup, days=model.day,
-                            office_calendar=model.office_calendar),
+        "metrics": metrics,
+        "costs": budget,
         "utilisation": node_utilisation(model, warmup),
         "resolved_scenario": resolved_dict(spec),
         "versions": package_versions(),

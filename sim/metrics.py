@@ -60,6 +60,21 @@ def monthly_closure(disp: pd.DataFrame, warmup: int, days: int) -> float:
     return float(closed_by.mean()) if sel.any() else float("nan")
 
 
+def equity(disp: pd.DataFrame, closed: np.ndarray, duration: np.ndarray) -> dict[str, float]:
+    """How evenly the system serves townships, and urban against rural residents."""
+    out: dict[str, float] = {}
+    done = pd.Series(duration[closed], index=disp.index[closed])
+    by_town = done.groupby(disp.loc[closed, "grid_l1"]).mean()
+    if len(by_town) > 1 and by_town.mean() > 0:
+        out["time_to_close_township_cv"] = float(by_town.std(ddof=0) / by_town.mean())
+    if "urban" in disp:
+        urban = disp["urban"].to_numpy(dtype=bool)
+        if urban[closed].any() and (~urban[closed]).any():
+            out["time_to_close_gap_urban_rural_days"] = float(
+                duration[closed & urban].mean() - duration[closed & ~urban].mean())
+    return out
+
+
 def work_days(calendar: Any, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Working days between calendar times on a :class:`~sim.calendar.WorkingCalendar`."""
     return (calendar.to_work(end) - calendar.to_work(start)) / calendar.hours
@@ -110,12 +125,21 @@ def headline(issues: pd.DataFrame, timeseries: pd.DataFrame, *, warmup: int, day
         out.update({f"time_to_close_{k}_days": v for k, v in km.items()})
         if km["median"] and km["median"] > 0:
             out["time_to_close_mean_over_median"] = km["mean"] / km["median"]
+        out.update(equity(disp, closed.to_numpy(), dur))
     closed_all = iss[iss["status"] == "closed"]
     resolved = closed_all["resolved"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     out["true_resolution_rate"] = float(resolved.mean()) if len(resolved) else float("nan")
     out["satisfaction_mean"] = float(closed_all["satisfaction"].mean()) if len(closed_all) \
         else float("nan")
+    if "grid_l3" in iss:
+        by_grid = known.groupby(iss["grid_l3"]).mean()
+        out["discovered_share_grid_p10"] = float(by_grid.quantile(0.1))
+    out["petitions"] = int(iss["petitioned_day"].notna().sum()) if "petitioned_day" in iss else 0
+    out["incidents"] = int(iss["incident_day"].notna().sum()) if "incident_day" in iss else 0
     ts = timeseries[timeseries["day"] >= warmup]
+    if "leader_turnover" in ts:
+        out["leader_turnover"] = int(ts["leader_turnover"].sum())
+        out["leader_stress_mean"] = float(ts["leader_stress_mean"].mean())
     out["hidden_stock_mean"] = float(ts["open_hidden"].mean())
     out["open_stock_mean"] = float(ts["open_total"].mean())
     out["leader_overload_share_mean"] = float(ts["leader_overload_share"].mean())

@@ -53,6 +53,7 @@ def daily_row(m: GridModel, day: int) -> dict[str, float]:
     row["leader_overload_share"] = float(gl.overloaded().mean())
     row["patrol_hours_mean"] = float(gl.l3.patrol.mean())
     row["admin_hours_mean"] = float(gl.admin.mean())
+    row["service_hours_mean"] = float(gl.service.mean())
     row["leader_stress_mean"] = float(gl.stress.mean())
     row["leader_skill_mean"] = float(gl.skill.mean())
     row["leader_turnover"] = gl.quits_today

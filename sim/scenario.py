@@ -176,6 +176,12 @@ class GridLeaders(Section):
                                "day added to the leader's capacity. Source: seed (二) names the "
                                "remedy; the size is an assumption (0–8), 0 in the baseline.",
                                ge=0)
+    service_hours: float = F(0.0, "Hours per working day a level-3 leader spends delivering "
+                             "services (办实事) before patrolling: from 找事 to 办事. Source: seed "
+                             "(三); 0 in the baseline.", ge=0)
+    service_trust_gain: float = F(0.01, "Share of the gap to full trust that one service hour a "
+                                  "day closes for the grid's residents. Assumption "
+                                  "(0.002–0.03).", ge=0)
     stress_gain: float = F(1.0, "Stress a level-3 leader gains per day per unit of relative "
                            "overload (demand / capacity − 1). Assumption (0.2–2).", ge=0)
     stress_recovery: Prob = F(0.1, "Share of a leader's stress that fades each day. Assumption "
@@ -192,6 +198,18 @@ class GridLeaders(Section):
                              "Assumption (0.3–0.8).")
     learning_days: float = F(120.0, "Days for a newcomer to close 63 % of the gap to full skill "
                              "by experience. Assumption (60–365).", gt=0)
+
+
+class Costs(Section):
+    """Hourly costs of paid time, to compare policies at equal budget."""
+
+    grid_hour: float = F(30.0, "Cost of an hour of a grid leader's or assistant's time (yuan). "
+                         "Assumption (20–60): community workers' pay.", ge=0)
+    civil_servant_hour: float = F(60.0, "Cost of an hour of a civil servant's time: department "
+                                  "and township staff, work-team members (yuan). Assumption "
+                                  "(40–100).", ge=0)
+    operator_hour: float = F(40.0, "Cost of an hour of a platform operator's time (yuan). "
+                             "Assumption (25–60).", ge=0)
 
 
 class Grievances(Section):
@@ -441,6 +459,7 @@ class GridScenario(Section):
                                    description="Source: domain brief §3 (petitions −30 %, mass "
                                                "incidents −69 %, Zhengzhou 2013).")
     duties: Duties = Field(default_factory=Duties, description="Source: seed (四).")
+    costs: Costs = Field(default_factory=Costs, description="Assumption: hourly costs.")
     training: Training = Field(default_factory=Training, description="Source: seed (九).")
     departments: list[Department] = Field(default_factory=list,
                                           description="Source: seed (四).")

@@ -44,6 +44,7 @@ def issues_frame(m: GridModel) -> pd.DataFrame:
         "grid_l1": c["grid_l1"].astype(np.int32),
         "grid_l2": c["grid_l2"],
         "grid_l3": c["grid_l3"],
+        "urban": m.residents.urban[np.maximum(c["resident"], 0)],
         "created_day": c["created"],
         "discovered_day": c["discovered"],
         "reported_day": c["reported"],
@@ -147,4 +148,39 @@ def node_utilisation(m: GridModel, first_day: int) -> dict[str, float]:
            for a in m.units.agents}
     for p in m.platforms.agents:
         out[f"platform:{p.name}"] = m.platforms.utilisation(p.index, first_day, days)
+    return out
+
+
+def paid_hours(m: GridModel, first_day: int) -> dict[str, float]:
+    """Paid staff hours by kind of actor over days first_day..end (capacity, busy or not)."""
+    sc = m.scenario_spec
+    g, w, p = sc.grid_leaders, sc.work_teams, sc.platform
+    days = np.arange(first_day, m.day)
+    grid_days = float(m.grid_calendar.is_workday[days].sum())
+    office_days = float(m.office_calendar.is_workday[days].sum())
+
+    def open_hours(cal) -> float:
+        return float(cal.to_work(np.array([float(m.day)]))[0]
+                     - cal.to_work(np.array([float(first_day)]))[0])
+
+    unit_staff = sum(a.staff for a in m.units.agents)
+    return {
+        "grid_leaders": sc.n_grids * (g.level3_hours + g.assistant_hours) * grid_days,
+        "village_staff": sc.n_villages * g.level2_hours * g.level2_per_village * grid_days,
+        "work_teams": float(m.work_teams.members.sum()) * w.hours_per_week / 7 * len(days),
+        "units": unit_staff * sc.office_calendar.hours * office_days,
+        "platforms": p.district_operators * open_hours(m.hotline_calendar)
+        + p.township_operators * sc.district.townships * open_hours(m.platform_calendar),
+    }
+
+
+def costs(m: GridModel, first_day: int) -> dict[str, float]:
+    """Paid hours and their cost (``costs`` section) over days first_day..end."""
+    c = m.scenario_spec.costs
+    hours = paid_hours(m, first_day)
+    rate = {"grid_leaders": c.grid_hour, "village_staff": c.grid_hour,
+            "work_teams": c.civil_servant_hour, "units": c.civil_servant_hour,
+            "platforms": c.operator_hour}
+    out = {f"hours_{k}": v for k, v in hours.items()}
+    out["cost_total"] = sum(hours[k] * rate[k] for k in hours)
     return out

@@ -102,6 +102,7 @@ class GridLeaders:
         self.trained = rng.random(n) < tr.leader_coverage
         self.skill = np.ones(n)
         self.admin = np.zeros(n)
+        self.service = np.zeros(n)
         self.quits_today = 0
         self.agents = [
             *GridLeader.create_agents(model, sc.district.townships, 1,
@@ -122,17 +123,20 @@ class GridLeaders:
         self.l2.settle_today(m, day, self.l2.hours if open_today else 0.0,
                              g.handling_hours_factor)
         left = np.maximum(l3.hours - self.admin - l3.handling, 0.0)
+        self.service = np.minimum(g.service_hours, left) if open_today else np.zeros(l3.n)
+        left = left - self.service
         target = g.level3_patrol_hours * (1.0 - g.stress_effect * np.minimum(self.stress, 1.0))
         l3.patrol = np.minimum(target, left) if open_today else np.zeros(l3.n)
-        l3.worked = self.admin + l3.handling + l3.patrol
+        l3.worked = self.admin + l3.handling + self.service + l3.patrol
         self.l2.worked = self.l2.handling
         if open_today:
             self._strain_and_learn()
 
     def demand(self) -> np.ndarray:
-        """Level-3 leaders' hours asked of them today: pushed-down tasks, held work, patrol."""
+        """Level-3 leaders' hours asked of them today: pushed-down tasks, held work, services
+        and patrol."""
         g = self.model.scenario_spec.grid_leaders
-        return self.admin + self.l3.demand + g.level3_patrol_hours
+        return self.admin + self.l3.demand + g.service_hours + g.level3_patrol_hours
 
     def overloaded(self) -> np.ndarray:
         """Level-3 leaders asked for more hours than they have."""

@@ -183,8 +183,16 @@ class Residents:
         iss.satisfaction[rows] = sat
         self._ratings.append((iss.resident[rows], sat))
 
+    def receive_services(self, service_hours: np.ndarray) -> None:
+        """Services delivered in a grid (办实事) raise its residents' trust."""
+        gain = self.model.scenario_spec.grid_leaders.service_trust_gain
+        if gain > 0 and service_hours.any():
+            closed = np.minimum(gain * service_hours[self.grid], 1.0)
+            self.trust += (1.0 - self.trust) * closed
+
     def update_trust(self) -> None:
         """Trust moves towards the day's ratings: k ratings weigh 1 - (1 - rate)^k."""
+        self.receive_services(self.model.grid_leaders.service)
         if not self._ratings:
             return
         lr = self.model.scenario_spec.residents.trust_learning_rate
