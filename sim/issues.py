@@ -41,6 +41,7 @@ class FoundBy(IntEnum):
     WORK_TEAM = 4     # found by a work-team member
     VOLUNTEER = 5     # reported by a volunteer (志愿者)
     PETITION = 6      # came to light through a petition or a collective incident
+    CAMPAIGN = 7      # found by a campaign's sweep (排查)
 
 
 class SettledBy(IntEnum):
@@ -58,6 +59,7 @@ class Channel(IntEnum):
     GRID = 1          # organiser → grid leader → township platform
     HOTLINE = 2       # straight to the district platform (12345)
     PETITION = 3      # through petitioning (信访) or a collective incident
+    UTILITY = 4       # straight to the utility, outside the grid (public services not folded in)
 
 
 class Event(IntEnum):

@@ -69,8 +69,15 @@ class GridModel(Model):
         self.hotline_calendar = WorkingCalendar(spec.hotline_calendar, spec.run.start_weekday,
                                                 horizon)
         self._category_arrays(spec)
+        names = [c.name for c in spec.categories]
+        chosen = spec.campaign.categories or names
+        self.campaign_targets = np.isin(names, chosen)
+        self.campaign_units = sorted(
+            {int(self.category_arrays["lead"][i]) for i in np.flatnonzero(self.campaign_targets)}
+            | set(range(self.n_departments, self.n_units)))
         self.actor_residents = self.events.actor("residents")
         self.actor_review = self.events.actor("joint_review")
+        self.actor_campaign = self.events.actor("campaign")
         self.actor_grid = {3: self.events.actor("grid_leader:level3"),
                            2: self.events.actor("grid_leader:level2")}
         self.residents = Residents(self)
@@ -104,6 +111,9 @@ class GridModel(Model):
             "ambiguous": np.minimum(np.array([c.ambiguous_share for c in cats])
                                     * spec.duties.ambiguity_factor, 1.0),
             "collective": np.array([c.collective_share for c in cats]),
+            "heating": np.array([c.heating for c in cats]),
+            # outside the grid: utilities' issues are not the grid's to find or dispatch
+            "outside": np.array([c.utility and not spec.public_services.in_grid for c in cats]),
         }
 
     # =========================================================================================
@@ -113,6 +123,7 @@ class GridModel(Model):
         day = self.day
         self.escalate(day)                    # old grievances: petitions, collective incidents
         self.joint_review(day)                # departments and townships settle disputes
+        self.campaign(day)                    # a concentrated campaign may start today
         self.residents.raise_issues(day)      # issues arise among residents, hidden at first
         self.grid_leaders.plan_day(day)       # leaders settle what they hold, then patrol
         self.work_teams.plan_day(day)         # work-team members spend their hours in the area
@@ -142,8 +153,12 @@ class GridModel(Model):
         start = np.maximum(iss.created[rows], day)
         # competing hazards, in this order: report by residents, patrol, work team, volunteer,
         # lapse
-        hazards = (self.residents.report_hazard(rows), self.grid_leaders.find_hazard(rows),
-                   self.work_teams.find_hazard(rows), self.residents.volunteer_hazard(rows),
+        seen = ~self.category_arrays["outside"][iss.category[rows]]    # the grid looks at it
+        hazards = (self.residents.report_hazard(rows),
+                   np.where(seen, self.grid_leaders.find_hazard(rows), 0.0),
+                   np.where(seen, self.work_teams.find_hazard(rows), 0.0),
+                   np.where(seen, self.residents.volunteer_hazard(rows), 0.0),
+                   np.where(seen, self.sweep_hazard(rows, day), 0.0),
                    np.full(len(rows), self.scenario_spec.residents.lapse_rate))
         rng = self.streams["discovery"]
         e, u = rng.standard_exponential(len(rows)), rng.random(len(rows))
@@ -163,7 +178,7 @@ class GridModel(Model):
                 cum = cum + np.where(inf_total, np.isinf(h), h / total)
                 cause = np.where((cause == last) & (u < cum), k, cause)
 
-        lapse = cause == 4
+        lapse = cause == 5
         self.move(rows[lapse], t[lapse], Event.LAPSE, Status.LAPSED, self.actor_residents)
         known, tk, ck = rows[~lapse], t[~lapse], cause[~lapse]
         iss.discovered[known] = tk
@@ -181,6 +196,11 @@ class GridModel(Model):
         iss.found_by[known[vol]] = FoundBy.VOLUNTEER
         self.log(known[vol], tk[vol], Event.REPORT, Status.HIDDEN, self.actor_residents)
         self.level3_takes(known[vol], tk[vol])
+        swept = ck == 4
+        iss.found_by[known[swept]] = FoundBy.CAMPAIGN
+        iss.channel[known[swept]] = Channel.GRID
+        self.to_platform(known[swept], tk[swept], 1 + iss.grid_l1[known[swept]], Event.DISCOVER,
+                         self.actor_campaign)
 
     def escalate(self, day: int) -> None:
         """Petitions and collective incidents about old grievances, at the start of the day.
@@ -220,8 +240,36 @@ class GridModel(Model):
         self.log(rows, np.full(len(rows), float(day)), Event.RULE, iss.status[rows],
                  self.actor_review)
 
+    def campaign_on(self, day: int) -> bool:
+        """Whether a concentrated campaign (集中整治) runs on ``day``."""
+        c = self.scenario_spec.campaign
+        if c.days == 0 or day < c.start_day:
+            return False
+        since = day - c.start_day
+        return (since % c.every if c.every else since) < c.days
+
+    def campaign(self, day: int) -> None:
+        """On a campaign's first day, extra staff join the target units for its length."""
+        c = self.scenario_spec.campaign
+        if not self.campaign_on(day) or (day > 0 and self.campaign_on(day - 1)):
+            return
+        if c.extra_staff:
+            for k in self.campaign_units:
+                self.units.pools.add_temporary(k, c.extra_staff, float(day), float(day + c.days))
+
+    def sweep_hazard(self, rows: np.ndarray, day: int) -> np.ndarray:
+        """Daily hazard that a campaign's sweep finds each hidden issue of a target category."""
+        if not self.campaign_on(day):
+            return np.zeros(len(rows))
+        target = self.campaign_targets[self.issues.category[rows]]
+        return np.where(target, self.scenario_spec.campaign.sweep_find_rate, 0.0)
+
     def residents_report(self, rows: np.ndarray, t: np.ndarray) -> None:
         """Residents report: organisers settle minor ones (自治); the rest go to grid or hotline."""
+        iss = self.issues
+        direct = self.category_arrays["outside"][iss.category[rows]]
+        self.call_utility(rows[direct], t[direct])
+        rows, t = rows[~direct], t[~direct]
         settle, hotline, grid = self.residents.route_reports(rows)
         self.log(rows[~hotline], t[~hotline], Event.REPORT, Status.HIDDEN, self.actor_residents)
         days = self.scenario_spec.residents.self_settle_days
@@ -232,6 +280,20 @@ class GridModel(Model):
         self.to_platform(rows[hotline], t[hotline], np.full(hotline.sum(), DISTRICT),
                          Event.REPORT, self.actor_residents)
         self.level3_takes(rows[grid], t[grid])
+
+    def call_utility(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """Outside the grid, residents call the utility itself, which screens the issue; what it
+        passes back, residents take to the 12345 hotline (the district platform)."""
+        iss = self.issues
+        iss.found_by[rows] = FoundBy.RESIDENT
+        iss.channel[rows] = Channel.UTILITY
+        iss.platform[rows] = DISTRICT
+        unit = iss.lead_department[rows]
+        iss.unit[rows] = unit
+        iss.first_unit[rows] = unit
+        iss.dispatches[rows] += 1
+        self.move(rows, t, Event.REPORT, Status.SCREENING, self.actor_residents,
+                  self.units.screened_at(rows, t))
 
     def work_team_finds(self, rows: np.ndarray, t: np.ndarray) -> None:
         """A member settles issues of his own department's function on the spot; reports others."""

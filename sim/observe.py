@@ -62,9 +62,10 @@ def daily_row(m: GridModel, day: int) -> dict[str, float]:
 
 
 def _overdue(m: GridModel, day: int) -> int:
-    """Open issues at platforms or units whose deadline (working days from report) has passed."""
+    """Open issues at platforms or units whose deadline (working days from their report to a
+    platform) has passed; issues a utility handles outside the grid are not tracked."""
     iss = m.issues
-    at = (iss.status >= Status.PLATFORM) & (iss.status < Status.CLOSED)
+    at = (iss.status >= Status.PLATFORM) & (iss.status < Status.CLOSED) & ~np.isnan(iss.reported)
     if not at.any():
         return 0
     cal = m.office_calendar

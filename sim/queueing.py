@@ -26,7 +26,17 @@ class ServerPools:
         self.servers = np.asarray(servers, dtype=int)
         self.calendar = calendar
         self.free_at = [[0.0] * c for c in servers]   # heaps: working hour each server frees
+        # temporary servers (e.g. a campaign's extra staff): pool -> [[free_at, retire_at], ...]
+        self.temporary: dict[int, list[list[float]]] = {}
+        self._temp_spans: list[tuple[int, int, float, float]] = []
         self._spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add_temporary(self, k: int, count: int, start: float, end: float) -> None:
+        """``count`` extra servers in pool ``k`` who take jobs from calendar time ``start`` and
+        start none after ``end`` (they finish what they started)."""
+        a, b = self.calendar.to_work(np.array([start, end], dtype=float)).tolist()
+        self.temporary.setdefault(k, []).extend([a, b] for _ in range(count))
+        self._temp_spans.append((k, count, a, b))
 
     def join(self, pool: np.ndarray, ready: np.ndarray,
              hours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,12 +49,14 @@ class ServerPools:
             return np.empty(0), np.empty(0)
         ready_w = self.calendar.to_work(ready)
         order = np.argsort(ready_w, kind="stable")
-        heaps = self.free_at
+        heaps, temporary = self.free_at, self.temporary
         starts, finishes = [], []
         for r, h, k in zip(ready_w[order].tolist(), hours[order].tolist(),
                            np.asarray(pool)[order].tolist(), strict=True):
             free = heaps[k]
             s = r if r > free[0] else free[0]
+            if k in temporary and self._take_temporary(temporary[k], r, s, h, starts, finishes):
+                continue
             heapq.heapreplace(free, s + h)
             starts.append(s)
             finishes.append(s + h)
@@ -53,6 +65,23 @@ class ServerPools:
         finish_w[order] = finishes
         self._spans.append((np.asarray(pool), start_w, finish_w))
         return self.calendar.from_work(start_w), self.calendar.from_work(finish_w)
+
+    @staticmethod
+    def _take_temporary(servers: list[list[float]], r: float, s: float, h: float,
+                        starts: list[float], finishes: list[float]) -> bool:
+        """Give the job to a temporary server if one can start it before ``s`` and before it
+        retires."""
+        best, best_start = None, s
+        for server in servers:
+            start = r if r > server[0] else server[0]
+            if start < server[1] and start < best_start:
+                best, best_start = server, start
+        if best is None:
+            return False
+        best[0] = best_start + h
+        starts.append(best_start)
+        finishes.append(best_start + h)
+        return True
 
     def _spans_of(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         if len(self._spans) != 1:       # consolidate the pieces joined since the last call
@@ -75,7 +104,12 @@ class ServerPools:
 
     def available_by_day(self, k: int, days: int) -> np.ndarray:
         """Server-hours pool ``k`` had open on each calendar day 0..days-1."""
-        return self.servers[k] * np.diff(self.calendar.to_work(np.arange(days + 1, dtype=float)))
+        edges = self.calendar.to_work(np.arange(days + 1, dtype=float))
+        hours = self.servers[k] * np.diff(edges)
+        for pool, count, a, b in self._temp_spans:
+            if pool == k:
+                hours += count * np.diff(np.clip(edges, a, b))
+        return hours
 
     def utilisation(self, k: int, first_day: int, days: int) -> float:
         """Share of pool ``k``'s open hours spent working, over days first_day..days-1."""

@@ -59,6 +59,8 @@ class Run(Section):
                          ge=0)
     snapshot_every: int = F(30, "Days between rows of agents.parquet. Assumption.", ge=1)
     start_weekday: int = F(0, "Weekday of day 0 (0 = Monday). Assumption.", ge=0, le=6)
+    start_day_of_year: int = F(1, "Day of the year of day 0 (1 = 1 January). Assumption.", ge=1,
+                               le=366)
 
 
 class Calendar(Section):
@@ -198,6 +200,37 @@ class GridLeaders(Section):
                              "Assumption (0.3–0.8).")
     learning_days: float = F(120.0, "Days for a newcomer to close 63 % of the gap to full skill "
                              "by experience. Assumption (60–365).", gt=0)
+
+
+class PublicServices(Section):
+    """Public services (水电气暖) inside or outside the grid, and the heating season."""
+
+    in_grid: bool = F(False, "Whether utility issues run through the grid and its platforms "
+                      "(patrols find them, platforms dispatch and track them) or, as before, "
+                      "residents call the utility itself and the grid does not look. Source: "
+                      "seed (三) asks to fold them in; outside in the baseline.")
+    heating_factor: float = F(4.0, "Multiplier on the rate of heating issues during the "
+                              "heating season. Assumption (2–8).", ge=0)
+    heating_start: int = F(319, "Day of the year the heating season starts. Source: Zhengzhou "
+                           "heats from 15 November.", ge=1, le=366)
+    heating_end: int = F(74, "Day of the year the heating season ends. Source: Zhengzhou heats "
+                         "to 15 March.", ge=1, le=366)
+
+
+class Campaign(Section):
+    """Concentrated campaigns (集中整治, 排查化解): a sweep and extra staff on chosen categories."""
+
+    days: int = F(0, "Length of each campaign in days; 0 = no campaigns. Source: seed (六) 20 "
+                  "key tasks by concentrated campaigns; 0 in the baseline.", ge=0)
+    start_day: int = F(30, "Day the first campaign starts. Assumption.", ge=0)
+    every: int = F(0, "Days from one campaign's start to the next; 0 = only one. Assumption.",
+                   ge=0)
+    categories: list[str] = F([], "Categories the campaign targets; empty = all. Assumption.")
+    sweep_find_rate: float = F(0.1, "Daily hazard, during a campaign, that its sweep (排查) "
+                               "finds a hidden issue of a target category. Assumption "
+                               "(0.02–0.5).", ge=0)
+    extra_staff: int = F(0, "Extra staff, during a campaign, in each unit that leads a target "
+                         "category and in each township office. Assumption (0–20).", ge=0)
 
 
 class Costs(Section):
@@ -422,6 +455,10 @@ class Category(Section):
     ambiguous_share: Prob = F(0.05, "Share whose responsibility is ambiguous. Assumption.")
     collective_share: Prob = F(0.0, "Share that concerns many households at once (a collective "
                                "grievance if unresolved). Assumption.")
+    utility: bool = F(False, "A public service (水电气暖) run by a utility: see public_services. "
+                      "Source: seed (三).")
+    heating: bool = F(False, "Follows the heating season (public_services.heating_factor). "
+                      "Source: seed (三) 暖.")
 
     @model_validator(mode="after")
     def _shares(self) -> Category:
@@ -460,6 +497,9 @@ class GridScenario(Section):
                                                "incidents −69 %, Zhengzhou 2013).")
     duties: Duties = Field(default_factory=Duties, description="Source: seed (四).")
     costs: Costs = Field(default_factory=Costs, description="Assumption: hourly costs.")
+    campaign: Campaign = Field(default_factory=Campaign, description="Source: seed (六).")
+    public_services: PublicServices = Field(default_factory=PublicServices,
+                                            description="Source: seed (三).")
     training: Training = Field(default_factory=Training, description="Source: seed (九).")
     departments: list[Department] = Field(default_factory=list,
                                           description="Source: seed (四).")
@@ -480,6 +520,10 @@ class GridScenario(Section):
                 dep = getattr(c, role)
                 if dep is not None and dep not in names:
                     raise ValueError(f"categories[{i}].{role}: unknown department {dep!r}")
+        known = {c.name for c in self.categories}
+        for i, name in enumerate(self.campaign.categories):
+            if name not in known:
+                raise ValueError(f"campaign.categories[{i}]: unknown category {name!r}")
         d = self.district
         n_agents = self.n_grids * d.resident_agents_per_grid
         if n_agents > d.population:

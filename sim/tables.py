@@ -157,18 +157,19 @@ def paid_hours(m: GridModel, first_day: int) -> dict[str, float]:
     g, w, p = sc.grid_leaders, sc.work_teams, sc.platform
     days = np.arange(first_day, m.day)
     grid_days = float(m.grid_calendar.is_workday[days].sum())
-    office_days = float(m.office_calendar.is_workday[days].sum())
 
     def open_hours(cal) -> float:
         return float(cal.to_work(np.array([float(m.day)]))[0]
                      - cal.to_work(np.array([float(first_day)]))[0])
 
-    unit_staff = sum(a.staff for a in m.units.agents)
+    pools = m.units.pools
+    unit_hours = sum(float(pools.available_by_day(a.index, m.day)[first_day:].sum())
+                     for a in m.units.agents)       # campaigns' temporary staff included
     return {
         "grid_leaders": sc.n_grids * (g.level3_hours + g.assistant_hours) * grid_days,
         "village_staff": sc.n_villages * g.level2_hours * g.level2_per_village * grid_days,
         "work_teams": float(m.work_teams.members.sum()) * w.hours_per_week / 7 * len(days),
-        "units": unit_staff * sc.office_calendar.hours * office_days,
+        "units": unit_hours,
         "platforms": p.district_operators * open_hours(m.hotline_calendar)
         + p.township_operators * sc.district.townships * open_hours(m.platform_calendar),
     }

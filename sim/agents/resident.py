@@ -62,9 +62,7 @@ class Residents:
         self._ratings: list[tuple[np.ndarray, np.ndarray]] = []
         cats = sc.categories
         self.cat_rate = np.array([c.rate for c in cats]) / 1000.0 / 365.0
-        cell_rate = (self.weight[:, None] * self.cat_rate[None, :]).ravel()
-        self.cum_rate = np.cumsum(cell_rate)
-        self.total_rate = float(self.cum_rate[-1]) if len(self.cum_rate) else 0.0
+        self._cum_rates: dict[bool, np.ndarray] = {}
         self.agents = Resident.create_agents(model, n, index=list(range(n)))
 
     # --- issues arise ------------------------------------------------------------------------
@@ -74,9 +72,11 @@ class Residents:
         rng = m.streams["arrivals"]
         # A Poisson total split over (resident, category) cells by their rates is the same as
         # independent Poisson counts per cell, and costs in proportion to the issues.
-        n = rng.poisson(self.total_rate)
-        cell = np.searchsorted(self.cum_rate, rng.random(n) * self.total_rate, side="right")
-        cell = np.minimum(cell, len(self.cum_rate) - 1)
+        cum_rate = self._cum_rate(day)
+        total_rate = float(cum_rate[-1]) if len(cum_rate) else 0.0
+        n = rng.poisson(total_rate)
+        cell = np.searchsorted(cum_rate, rng.random(n) * total_rate, side="right")
+        cell = np.minimum(cell, len(cum_rate) - 1)
         who, cat = np.divmod(cell, len(self.cat_rate))
         # Attribute draws are the same whatever the policy: common random numbers.
         t = day + rng.random(n)
@@ -96,7 +96,8 @@ class Residents:
             s2 = np.log1p(u.service_cv**2)
             hours = mean * np.exp(np.sqrt(s2) * z - s2 / 2)
         hours = np.minimum(hours, u.max_work_factor * mean)
-        territorial = u_terr < c["territorial"][cat]
+        # a utility outside the grid answers for its own issues; otherwise 属地 applies
+        territorial = (u_terr < c["territorial"][cat]) & ~c["outside"][cat]
         responsible = np.where(territorial, m.n_departments + self.township[who],
                                c["lead"][cat])
         rows = m.issues.add(
@@ -106,6 +107,20 @@ class Residents:
             co_department=c["co"][cat], ambiguous=u_amb < c["ambiguous"][cat],
             collective=u_col < c["collective"][cat], created=t, entered=t)
         m.arrive(rows, t)
+
+    def _cum_rate(self, day: int) -> np.ndarray:
+        """Cumulative daily rates over (resident, category) cells, in or out of heating season."""
+        sc = self.model.scenario_spec
+        ps = sc.public_services
+        doy = (sc.run.start_day_of_year - 1 + day) % 365 + 1
+        season = (doy >= ps.heating_start or doy <= ps.heating_end) \
+            if ps.heating_start > ps.heating_end else ps.heating_start <= doy <= ps.heating_end
+        if season not in self._cum_rates:
+            factor = np.where(self.model.category_arrays["heating"] & season,
+                              ps.heating_factor, 1.0)
+            cells = self.weight[:, None] * (self.cat_rate * factor)[None, :]
+            self._cum_rates[season] = np.cumsum(cells.ravel())
+        return self._cum_rates[season]
 
     # --- grievances ------------------------------------------------------------------------
     def escalate(self, day: int) -> tuple[np.ndarray, np.ndarray]:
