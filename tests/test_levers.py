@@ -8,7 +8,10 @@ off in both arms, the interval includes zero (usually the runs are identical).
 from __future__ import annotations
 
 import functools
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -18,7 +21,7 @@ from scipy import stats
 from sim.api import Results, run
 
 REPS = 5
-DAYS = 150
+DAYS = 120
 
 
 def metric(name: str) -> Callable[[Results], float]:
@@ -44,7 +47,7 @@ def found_share(who: str) -> Callable[[Results], float]:
 # lever: (off, on, channel switched off in both arms, outcome, expected sign of on − off)
 LEVERS: dict[str, tuple[dict, dict, dict, Callable[[Results], float], int]] = {
     "offloading_admin_tasks": (
-        {}, {"offloading.admin_hours": 4.0},
+        {}, {"offloading.admin_hours": 6.0},
         {"grid_leaders.stress_gain": 0.0},            # overload builds no stress
         total("leader_turnover"), +1),
     "offloading_issues_to_the_grid": (
@@ -58,7 +61,7 @@ LEVERS: dict[str, tuple[dict, dict, dict, Callable[[Results], float], int]] = {
          "grid_leaders.stress_gain": 0.0},            # nothing for the extra hours to do
         found_share("grid_leader"), +1),
     "duty_definition": (
-        {}, {"duties.ambiguity_factor": 0.0},
+        {"duties.ambiguity_factor": 3.0}, {"duties.ambiguity_factor": 0.0},
         {"units.pass_back_ambiguous": 0.0, "platform.flag_ambiguous": 0.0},
         metric("rejections_per_issue"), -1),
     "grid_alignment": (
@@ -66,9 +69,10 @@ LEVERS: dict[str, tuple[dict, dict, dict, Callable[[Results], float], int]] = {
         {"duties.alignment_accuracy_gain": 0.0, "duties.alignment_pass_back_cut": 0.0},
         metric("rejections_per_issue"), -1),
     "joint_review": (
-        {"platform.ruling_threshold": "never", "units.pass_back_ambiguous": 0.8},
-        {"platform.ruling_threshold": "never", "units.pass_back_ambiguous": 0.8,
-         "platform.joint_review_days": 5},
+        {"platform.ruling_threshold": "never", "units.pass_back_ambiguous": 0.9,
+         "duties.ambiguity_factor": 3.0},
+        {"platform.ruling_threshold": "never", "units.pass_back_ambiguous": 0.9,
+         "duties.ambiguity_factor": 3.0, "platform.joint_review_days": 2},
         {"units.pass_back_ambiguous": 0.0, "units.pass_back": 0.0,
          "platform.dispatch_accuracy": 1.0, "platform.stuck_days": 1e9},
         metric("rejections_per_issue"), -1),
@@ -105,6 +109,18 @@ LEVERS: dict[str, tuple[dict, dict, dict, Callable[[Results], float], int]] = {
                                                "training.operator_coverage": 1.0},
         {"training.operator_accuracy_gain": 0.0, "training.operator_speed_gain": 0.0},
         metric("dispatch_accuracy"), +1),
+    "campaign_sweep": (
+        {}, {"campaign.days": 60, "campaign.start_day": 20, "campaign.sweep_find_rate": 0.3},
+        {"campaign.sweep_find_rate": 0.0},
+        metric("hidden_stock_mean"), -1),
+    "public_services_in_the_grid": (
+        {}, {"public_services.in_grid": True},
+        {"grid_leaders.level3_patrol_hours": 0.0},   # nobody in the grid looks for them
+        found_share("grid_leader"), +1),
+    "from_finding_to_serving": (                     # 找事 → 办事
+        {}, {"grid_leaders.service_hours": 2.0},
+        {"grid_leaders.service_trust_gain": 0.0, "grid_leaders.level3_hours": 20.0},
+        mean("trust_mean"), +1),
     "leader_training": (
         {"offloading.admin_hours": 6.0},
         {"offloading.admin_hours": 6.0, "training.leader_coverage": 1.0},
@@ -113,18 +129,41 @@ LEVERS: dict[str, tuple[dict, dict, dict, Callable[[Results], float], int]] = {
 }
 
 
+Key = tuple[tuple[tuple[str, Any], ...], int]
+
+
+def _key(overrides: dict[str, Any], seed: int) -> Key:
+    return tuple(sorted(overrides.items())), seed
+
+
+def _simulate(key: Key) -> Results:
+    res = run("small", days=DAYS, seed=key[1], overrides=dict(key[0]), record_events=False)
+    res.model = None                                  # results travel between processes
+    return res
+
+
 @functools.cache
-def _run(overrides: tuple[tuple[str, Any], ...], seed: int) -> Results:
-    """One run of the small scenario, shared by the levers that need it."""
-    return run("small", days=DAYS, seed=seed, overrides=dict(overrides), record_events=False)
+def _all_runs() -> dict[Key, Results]:
+    """Every run the lever tests need, once each, on all cores."""
+    keys = set()
+    for off, on, channel, _, _ in LEVERS.values():
+        for arm in (off, on, {**off, **channel}, {**on, **channel}):
+            keys.update(_key(arm, seed) for seed in range(REPS))
+    keys = sorted(keys, key=repr)
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=spawn) as pool:
+        return dict(zip(keys, pool.map(_simulate, keys), strict=True))
+
+
+def _run(overrides: dict[str, Any], seed: int) -> Results:
+    return _all_runs()[_key(overrides, seed)]
 
 
 def paired(off: dict, on: dict, outcome: Callable[[Results], float]) -> tuple[float, float]:
     """Mean paired difference (on − off) and its 95 % CI half-width over REPS seeds."""
     diffs = []
     for seed in range(REPS):
-        a = _run(tuple(sorted(off.items())), seed)
-        b = _run(tuple(sorted(on.items())), seed)
+        a, b = _run(off, seed), _run(on, seed)
         diffs.append(outcome(b) - outcome(a))
     d = np.asarray(diffs)
     half = stats.t.ppf(0.975, REPS - 1) * d.std(ddof=1) / np.sqrt(REPS)
