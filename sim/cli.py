@@ -3,6 +3,8 @@
     gridsim run [SCENARIO] [--days N] [--seed S] [--set section.key=value ...] [--out DIR]
     gridsim scenarios
     gridsim params [--write docs/parameters.md]
+    gridsim experiment run experiments/NAME.toml [--jobs N] [--out DIR]
+    gridsim experiment compare results/NAME
 
 Bad input gives one line naming the file and the key, exit status 2, and writes nothing.
 """
@@ -66,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("scenarios", help="list the scenarios")
     pa = sub.add_parser("params", help="print the parameter reference (Markdown)")
     pa.add_argument("--write", type=Path, help="write it to this file instead")
+    ex = sub.add_parser("experiment", help="run or analyse an experiment (experiments/README.md)")
+    exs = ex.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    er = exs.add_parser("run", help="run (or resume) an experiment, then compare its variants")
+    er.add_argument("file", type=Path, help="experiment file, e.g. experiments/demo.toml")
+    er.add_argument("--jobs", type=_positive("--jobs"),
+                    help="worker processes (default: the file's jobs, else all cores; 0 = all "
+                         "cores; 1 = in-process)")
+    er.add_argument("--out", type=Path, help="output directory (default: results/NAME)")
+    ec = exs.add_parser("compare", help="redo the comparison and charts from stored runs")
+    ec.add_argument("dir", type=Path, help="an experiment's results directory, e.g. results/demo")
     return p
 
 
@@ -147,9 +159,40 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from sim.analysis import analyse, summary_text
+    from sim.experiment import read_experiment, read_failed, run_experiment
+
+    if args.action == "run":
+        try:
+            out = run_experiment(args.file, out_dir=args.out, jobs=args.jobs)
+        except KeyboardInterrupt:
+            print("gridsim: interrupted; finished runs are kept, run the same command to resume",
+                  file=sys.stderr)
+            return 130
+        table = pd.read_csv(out / "comparison.csv")
+    else:
+        out = args.dir
+        if not (out / "experiment.toml").is_file():
+            raise ScenarioError(str(out), "experiment.toml",
+                                "not found (run `gridsim experiment run FILE` first)")
+        table = analyse(out)
+    print(summary_text(read_experiment(out / "experiment.toml"), table))
+    print(f"\nwrote {out}/: comparison.md, comparison.csv, metrics.csv, charts/"
+          + (f"; runs in {out}/runs/" if args.action == "run" else ""))
+    failed = read_failed(out)
+    if failed:
+        print(f"gridsim: {len(failed)} run(s) failed, see {out}/runs/failed.json; run "
+              "`gridsim experiment run` again to retry them", file=sys.stderr)
+    return 1 if failed and args.action == "run" else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"run": cmd_run, "scenarios": cmd_scenarios, "params": cmd_params}[args.command]
+    handler = {"run": cmd_run, "scenarios": cmd_scenarios, "params": cmd_params,
+               "experiment": cmd_experiment}[args.command]
     try:
         return handler(args)
     except ScenarioError as err:

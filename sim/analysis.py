@@ -1,0 +1,236 @@
+"""Analysis of an experiment's stored runs: small functions over DataFrames, no running.
+
+    load_metrics(runs_dir)     tidy table: a row per run (variant, replication, seed, metrics...)
+    load_series(runs_dir)      the kept daily series of every run, stacked
+    compare(metrics, outcomes) per variant x outcome: n, mean, 95 % CI, and the difference from
+                               the baseline paired by replication (common random numbers)
+    analyse(out_dir)           writes metrics.csv, comparison.csv, comparison.md and charts/
+
+Confidence intervals are Student t intervals over replications: mean ± t(0.975, n−1)·s/√n. A
+paired difference uses only the replications present (and not NaN) for both the variant and the
+baseline; with common random numbers it is usually far tighter than the two means' intervals.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import stdtrit
+
+from sim.experiment import BASELINE, Experiment, read_experiment, read_record
+
+LEVEL = 0.95
+ID_COLUMNS = ["variant", "replication", "seed"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading stored runs
+
+
+def _run_files(runs_dir: Path, variants: list[str] | None,
+               replications: int | None) -> list[tuple[str, int, Path]]:
+    """(variant, replication, file) of the stored runs, in variant order then replication."""
+    found = []
+    for path in Path(runs_dir).glob("*__r*.parquet"):
+        variant, _, rep = path.stem.rpartition("__r")
+        if not rep.isdigit() or (variants is not None and variant not in variants):
+            continue
+        if replications is not None and int(rep) >= replications:
+            continue
+        found.append((variant, int(rep), path))
+    order = {v: i for i, v in enumerate(variants or sorted({f[0] for f in found}, key=lambda v:
+                                                            (v != BASELINE, v)))}
+    return sorted(found, key=lambda f: (order[f[0]], f[1]))
+
+
+def load_metrics(runs_dir: Path, variants: list[str] | None = None,
+                 replications: int | None = None) -> pd.DataFrame:
+    """A row per stored run: variant, replication, seed, then every headline metric."""
+    rows = []
+    for variant, rep, path in _run_files(runs_dir, variants, replications):
+        rec = read_record(path)
+        rows.append({"variant": variant, "replication": rep, "seed": rec["seed"],
+                     **rec["metrics"]})
+    return pd.DataFrame(rows, columns=None if rows else ID_COLUMNS)
+
+
+def load_series(runs_dir: Path, variants: list[str] | None = None,
+                replications: int | None = None) -> pd.DataFrame:
+    """The kept daily series of every stored run: variant, replication, day, columns..."""
+    frames = []
+    for variant, rep, path in _run_files(runs_dir, variants, replications):
+        df = pd.read_parquet(path)
+        df.insert(0, "replication", rep)
+        df.insert(0, "variant", variant)
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=["variant", "replication", "day"])
+    return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+
+
+def mean_ci(x: np.ndarray, level: float = LEVEL) -> tuple[int, float, float]:
+    """(n, mean, half-width of the Student t confidence interval); NaNs dropped."""
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    n = len(x)
+    if n == 0:
+        return 0, math.nan, math.nan
+    mean = float(x.mean())
+    if n == 1:
+        return 1, mean, math.nan
+    sd = float(x.std(ddof=1))
+    return n, mean, float(stdtrit(n - 1, 0.5 + level / 2) * sd / math.sqrt(n))
+
+
+def compare(metrics: pd.DataFrame, outcomes: list[str], baseline: str = BASELINE,
+            level: float = LEVEL) -> pd.DataFrame:
+    """Per outcome x variant: n, mean, ci, and the paired difference from the baseline.
+
+    Columns: outcome, variant, n, mean, ci (half-width), n_pairs, diff (variant − baseline,
+    mean over paired replications), diff_ci (half-width) and excludes_zero (the difference's
+    interval does not contain 0).
+    """
+    variants = list(dict.fromkeys(metrics["variant"]))
+    rows = []
+    for outcome in outcomes:
+        wide = metrics.pivot(index="replication", columns="variant", values=outcome) \
+            if outcome in metrics and len(metrics) else pd.DataFrame()
+        for variant in variants:
+            col = wide[variant] if variant in wide else pd.Series(dtype=float)
+            n, mean, ci = mean_ci(col.to_numpy(dtype=float), level)
+            diff = (col - wide[baseline]).to_numpy(dtype=float) if baseline in wide \
+                else np.array([])
+            n_pairs, d, d_ci = mean_ci(diff, level)
+            rows.append({"outcome": outcome, "variant": variant, "n": n, "mean": mean, "ci": ci,
+                         "n_pairs": n_pairs, "diff": d, "diff_ci": d_ci,
+                         "excludes_zero": bool(n_pairs >= 2 and abs(d) > d_ci)})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels, units and the written report
+
+METRIC_UNITS = {"issues_arisen": "issues", "reported": "issues", "dispatched": "issues",
+                "rejections_per_issue": "mean per dispatched issue",
+                "time_to_close_mean_over_median": "ratio", "trust_final": "score 0–1",
+                "satisfaction_mean": "score 0–1"}
+
+
+def metric_label(name: str) -> str:
+    """A readable label for a headline metric (the CLI's wording where it has one)."""
+    from sim.cli import HEADLINE
+    labels = {key: label for key, label, _ in HEADLINE}
+    return labels.get(name, name.replace("_", " ")).split(" (")[0]
+
+
+def metric_unit(name: str) -> str:
+    """The unit of a headline metric; ``share`` means a fraction 0–1."""
+    if name in METRIC_UNITS:
+        return METRIC_UNITS[name]
+    if name.endswith("_days"):
+        return "days"
+    if name.endswith(("_share", "_rate", "_share_mean")) or name in ("dispatch_accuracy",
+                                                                     "done_first_time"):
+        return "share"
+    if name.endswith("_stock_mean"):
+        return "issues (mean daily stock)"
+    return "value"
+
+
+def pm(value: float, ci: float, sign: bool = False) -> str:
+    """``value ± ci``, both rounded to the interval's second significant digit."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    plus = "+" if sign else ""
+    if ci is None or not math.isfinite(ci) or ci == 0:
+        text = f"{value:{plus},.4g}" if abs(value) < 1e4 else f"{value:{plus},.0f}"
+        return text if ci is None or not math.isfinite(ci) else f"{text} ± 0"
+    decimals = max(0, 1 - math.floor(math.log10(ci)))
+    return f"{value:{plus},.{decimals}f} ± {ci:,.{decimals}f}"
+
+
+def comparison_markdown(exp: Experiment, table: pd.DataFrame, n_runs: int) -> str:
+    """The comparison as a readable Markdown report."""
+    labels = exp.labels
+    planned = len(exp.variant_names) * exp.replications
+    lines = [f"# {exp.title}", ""]
+    if exp.question:
+        lines += [f"> {exp.question}", ""]
+    lines += ["| | |", "|---|---|", f"| scenario | `{exp.scenario}` |",
+              f"| days | {exp.days} per run, metrics after a {exp.warmup_days}-day warm-up |",
+              f"| replications | {exp.replications} per variant |",
+              f"| seed | {exp.seed} (replication r of every variant runs with the same seed) |",
+              f"| runs | {n_runs} of {planned} finished |", "",
+              f"Mean ± half-width of the {LEVEL:.0%} confidence interval (Student t over "
+              "replications). The difference from the baseline is paired by replication "
+              "(common random numbers); **bold** marks one whose interval excludes 0.", ""]
+    for outcome, part in table.groupby("outcome", sort=False):
+        lines += [f"## `{outcome}`: {metric_label(outcome)} ({metric_unit(outcome)})", "",
+                  "| variant | n | mean ± CI | difference from baseline ± CI |",
+                  "|---|---:|---:|---:|"]
+        for r in part.itertuples():
+            if r.variant == BASELINE:
+                diff = "(baseline)"
+            else:
+                diff = pm(r.diff, r.diff_ci, sign=True)
+                diff = f"**{diff}**" if r.excludes_zero else diff
+            lines.append(f"| {labels.get(r.variant, r.variant)} | {r.n} | "
+                         f"{pm(r.mean, r.ci)} | {diff} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def summary_text(exp: Experiment, table: pd.DataFrame) -> str:
+    """A short plain-text summary of the comparison, for the terminal."""
+    labels = exp.labels
+    width = max(len(labels.get(v, v)) for v in table["variant"]) if len(table) else 10
+    lines = [f"{exp.title}: {len(exp.variant_names)} variants x {exp.replications} "
+             f"replications, {exp.days} days (warm-up {exp.warmup_days}), seed {exp.seed}"]
+    for outcome, part in table.groupby("outcome", sort=False):
+        lines.append(f"  {outcome} ({metric_unit(outcome)})")
+        for r in part.itertuples():
+            text = f"{pm(r.mean, r.ci):>18}"
+            if r.variant != BASELINE:
+                mark = " *" if r.excludes_zero else ""
+                text += f"   diff {pm(r.diff, r.diff_ci, sign=True):>18}{mark}"
+            lines.append(f"    {labels.get(r.variant, r.variant):<{width}}  {text}")
+    lines.append("  (± 95 % CI; * the paired difference's CI excludes 0)")
+    return "\n".join(lines)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def analyse(out_dir: str | Path, exp: Experiment | None = None,
+            charts: bool = True) -> pd.DataFrame:
+    """Re-do the analysis of ``out_dir`` from its stored runs; returns the comparison table.
+
+    Writes ``metrics.csv``, ``comparison.csv``, ``comparison.md`` and ``charts/``. Without
+    ``exp`` the experiment is read from ``out_dir/experiment.toml``.
+    """
+    out = Path(out_dir)
+    if exp is None:
+        exp = read_experiment(out / "experiment.toml")
+    keep: dict[str, Any] = {"variants": exp.variant_names, "replications": exp.replications}
+    metrics = load_metrics(out / "runs", **keep)
+    table = compare(metrics, exp.outcomes)
+    write_text(out / "metrics.csv", metrics.to_csv(index=False))
+    write_text(out / "comparison.csv", table.to_csv(index=False))
+    write_text(out / "comparison.md", comparison_markdown(exp, table, len(metrics)))
+    if charts:
+        from sim.experiment_charts import write_charts
+        write_charts(out / "charts", exp, table, load_series(out / "runs", **keep))
+    return table

@@ -1,0 +1,139 @@
+"""Charts of an experiment, as PNG files, in the style of :mod:`sim.charts`.
+
+    charts/outcome_<outcome>.png   each variant's mean with its 95 % CI, the baseline marked
+    charts/series_<column>.png     each variant's daily mean over replications, with the
+                                   min–max envelope of the replications; warm-up shaded
+
+Bare :class:`matplotlib.figure.Figure` objects (no pyplot), Okabe–Ito colours: the baseline is
+black, the variants take the palette in order.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+from sim.analysis import metric_label, metric_unit, pm
+from sim.charts import BLACK, DPI, OKABE_ITO, _figure, _no_data, _warmup
+from sim.experiment import BASELINE, Experiment
+
+# blue, orange, bluish green, vermillion, reddish purple, sky blue, yellow
+VARIANT_COLOURS = [OKABE_ITO[i] for i in (4, 0, 2, 5, 6, 1, 3)]
+END_OF_DAY = ("open_", "trust_mean")   # states at the end of day d, drawn at d + 1
+
+
+def colours(variants: list[str]) -> dict[str, str]:
+    """Black for the baseline, then the Okabe–Ito palette (cycled) for the variants."""
+    others = [v for v in variants if v != BASELINE]
+    out = {v: VARIANT_COLOURS[i % len(VARIANT_COLOURS)] for i, v in enumerate(others)}
+    return {BASELINE: BLACK, **out}
+
+
+def series_unit(column: str) -> str:
+    """The unit of a timeseries column (``docs/outputs.md``)."""
+    if column.startswith("open_"):
+        return "open issues at the end of the day"
+    if column.startswith("avg_"):
+        return "open issues, day average"
+    if column.startswith("utilisation_") or column == "leader_overload_share":
+        return "share"
+    if column.endswith("_hours_mean"):
+        return "hours per level-3 leader per day"
+    if column == "trust_mean":
+        return "score 0–1"
+    return "issues per day"
+
+
+def _percent_axis(ax, unit: str) -> str:
+    """Percent ticks for shares; returns the axis unit text."""
+    if unit == "share":
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        return "%"
+    return unit
+
+
+def outcome_chart(table: pd.DataFrame, outcome: str, labels: dict[str, str]) -> Figure:
+    """Variants side by side: mean with its 95 % CI; the baseline's mean as a dashed line."""
+    part = table[table["outcome"] == outcome].reset_index(drop=True)
+    fig, (ax,) = _figure(height=4.8)
+    label, unit = metric_label(outcome), metric_unit(outcome)
+    ax.set(title=f"{label}: mean over replications with 95 % CI", xlabel="variant")
+    ax.set_ylabel(f"{label} ({_percent_axis(ax, unit)})")
+    if part.empty or part["mean"].isna().all():
+        _no_data(ax)
+        return fig
+    cols = colours(list(part["variant"]))
+    x = np.arange(len(part))
+    for i, r in part.iterrows():
+        ci = r["ci"] if np.isfinite(r["ci"]) else 0.0
+        ax.errorbar(x[i], r["mean"], yerr=ci, fmt="o" if r["variant"] != BASELINE else "s",
+                    color=cols[r["variant"]], markersize=8, capsize=6, linewidth=1.8)
+        if r["variant"] != BASELINE and np.isfinite(r["diff"]):
+            mark = " *" if r["excludes_zero"] else ""
+            ax.annotate(f"Δ {pm(r['diff'], r['diff_ci'], sign=True)}{mark}", (x[i], r["mean"] + ci),
+                        xytext=(0, 6), textcoords="offset points", ha="center", fontsize=8,
+                        color="0.25")
+    base = part[part["variant"] == BASELINE]
+    if len(base) and np.isfinite(base["mean"].iloc[0]):
+        ax.axhline(base["mean"].iloc[0], color=BLACK, linestyle="--", linewidth=1,
+                   label="baseline mean")
+        ax.legend(loc="best", frameon=False, title="Δ: paired difference ± 95 % CI; * excludes 0",
+                  title_fontsize=8)
+    names = [textwrap.fill(labels.get(v, v), 22) for v in part["variant"]]
+    ax.set_xticks(x, names)
+    ax.set_xlim(-0.6, len(part) - 0.4)
+    ax.margins(y=0.15)
+    return fig
+
+
+def series_chart(series: pd.DataFrame, column: str, labels: dict[str, str],
+                 warmup: int) -> Figure:
+    """Each variant's daily mean over replications, with the replications' min–max envelope."""
+    fig, (ax,) = _figure()
+    unit = series_unit(column)
+    ax.set(title=f"{column}: mean over replications, shaded from min to max", xlabel="day")
+    ax.set_ylabel(f"{column.replace('_', ' ')} ({_percent_axis(ax, unit)})")
+    if series.empty or column not in series:
+        _no_data(ax)
+        return fig
+    _warmup(ax, warmup)
+    offset = 1.0 if column.startswith(END_OF_DAY) else 0.5
+    variants = list(dict.fromkeys(series["variant"]))
+    cols = colours(variants)
+    for variant in variants:
+        by_day = series[series["variant"] == variant].groupby("day")[column]
+        stats = by_day.agg(["mean", "min", "max", "size"])
+        x = stats.index.to_numpy() + offset
+        ax.fill_between(x, stats["min"], stats["max"], color=cols[variant], alpha=0.18,
+                        linewidth=0)
+        ax.plot(x, stats["mean"], color=cols[variant], linewidth=1.6,
+                label=f"{labels.get(variant, variant)} (n = {int(stats['size'].max())})")
+    ax.set_xlim(0, int(series["day"].max()) + 1)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=DPI)
+    os.replace(tmp, path)
+    return path
+
+
+def write_charts(out_dir: Path, exp: Experiment, table: pd.DataFrame,
+                 series: pd.DataFrame) -> list[Path]:
+    """Draw every outcome and series chart into ``out_dir``; returns the files."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = exp.labels
+    paths = [_save(outcome_chart(table, o, labels), out_dir / f"outcome_{o}.png")
+             for o in exp.outcomes]
+    paths += [_save(series_chart(series, c, labels, exp.warmup_days), out_dir / f"series_{c}.png")
+              for c in exp.series]
+    return paths
