@@ -359,10 +359,15 @@ def execute(spec: RunSpec) -> dict[str, Any]:
         }
         write_run(spec.path, res.timeseries[["day", *spec.series]], record)
     except Exception as err:  # a failed run is recorded; the others go on
-        line = str(err).splitlines()[0] if str(err) else ""
-        return {**status, "ok": False, "error": f"{type(err).__name__}: {line}".rstrip(": "),
+        return {**status, "ok": False, "error": error_line(err),
                 "traceback": traceback.format_exc()}
     return {**status, "ok": True}
+
+
+def error_line(err: BaseException) -> str:
+    """``Type: first line of the message``."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,7 +409,7 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 def _failure(spec: RunSpec, err: BaseException) -> dict[str, Any]:
     return {"variant": spec.variant, "replication": spec.replication, "seed": spec.seed,
-            "ok": False, "error": f"{type(err).__name__}: {err}"}
+            "ok": False, "error": error_line(err)}
 
 
 def _in_pool(specs: list[RunSpec], jobs: int, tick: Any) -> list[dict[str, Any]]:
