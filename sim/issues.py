@@ -127,6 +127,7 @@ COLUMNS: dict[str, tuple[str, object]] = {
     "bound": ("?", False),          # the current dispatch follows a ruling: no pass-back
     "flagged": ("?", False),
     "resolved": ("i1", -1),         # -1 unknown, 0 no, 1 yes
+    "superficial": ("?", False),    # the unit's closure of it is superficial (考核 gaming)
     "reopens": ("i2", 0),
     "satisfaction": ("f4", NAN),
     "status": ("i1", int(Status.HIDDEN)),

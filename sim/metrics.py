@@ -118,6 +118,8 @@ def headline(issues: pd.DataFrame, timeseries: pd.DataFrame, *, warmup: int, day
         out["rejections_per_issue"] = float(disp["rejections"].mean())
         out["ruled_share"] = float(disp["ruled"].mean())
         out["reopen_share"] = float((disp["reopens"] > 0).mean())
+        if "superficial" in disp and closed.any():
+            out["superficial_share"] = float(disp.loc[closed, "superficial"].mean())
         # time to close from report, with open issues censored at the end of the run
         end = disp["closed_day"].fillna(float(days)).to_numpy()
         dur = end - disp["reported_day"].to_numpy()

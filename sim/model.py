@@ -130,6 +130,7 @@ class GridModel(Model):
         self.discover(day)                    # hidden issues are reported, found or lapse
         self.advance(day + 1.0)               # platforms, units and closures, in time order
         self.residents.update_trust()         # the day's ratings move residents' trust
+        self.units.evaluate(day)              # 考核: units adapt to how they are evaluated
         self.record(day)
         self.datacollector.collect(self)
         self.issues.compact(0.5)              # finished issues leave the working arrays
@@ -285,12 +286,11 @@ class GridModel(Model):
         """Outside the grid, residents call the utility itself, which screens the issue; what it
         passes back, residents take to the 12345 hotline (the district platform)."""
         iss = self.issues
-        iss.found_by[rows] = FoundBy.RESIDENT
+        organised = self.residents.organised[iss.resident[rows]]
+        iss.found_by[rows] = np.where(organised, FoundBy.ORGANISER, FoundBy.RESIDENT)
         iss.channel[rows] = Channel.UTILITY
         iss.platform[rows] = DISTRICT
-        unit = iss.lead_department[rows]
-        iss.unit[rows] = unit
-        iss.first_unit[rows] = unit
+        iss.unit[rows] = iss.lead_department[rows]      # a dispatch, but not a platform's
         iss.dispatches[rows] += 1
         self.move(rows, t, Event.REPORT, Status.SCREENING, self.actor_residents,
                   self.units.screened_at(rows, t))
@@ -380,7 +380,7 @@ class GridModel(Model):
         iss = self.issues
         unit = self.platforms.choose_unit(rows)
         iss.unit[rows] = unit
-        first = iss.dispatches[rows] == 0
+        first = np.isnan(iss.first_dispatch[rows])            # a platform's first dispatch
         iss.first_unit[rows[first]] = unit[first]
         iss.first_dispatch[rows] = np.fmin(iss.first_dispatch[rows], t)
         iss.dispatches[rows] += 1
@@ -432,7 +432,13 @@ class GridModel(Model):
         iss = self.issues
         line = iss.unit[rows] < self.n_departments
         iss.settled_by[rows] = np.where(line, SettledBy.DEPARTMENT, SettledBy.TOWNSHIP)
-        self.close(rows, t, self.scenario_spec.units.quality, self.units.actor[iss.unit[rows]])
+        self.units.record_closures(rows, t)
+        quality = np.where(iss.superficial[rows], 0.0, self.scenario_spec.units.quality)
+        unit = iss.unit[rows]
+        self.close(rows, t, quality, self.units.actor[unit])
+        rated = ~np.isnan(iss.satisfaction[rows])
+        self.units.adaptation.ledger.add("sat_sum", unit[rated], iss.satisfaction[rows][rated])
+        self.units.adaptation.ledger.add("sat_n", unit[rated])
 
     def grid_settles(self, rows: np.ndarray, t: np.ndarray) -> None:
         iss = self.issues
@@ -472,6 +478,7 @@ class GridModel(Model):
         iss.rejections[r] = 0
         iss.bound[r] = False
         iss.closed[r] = np.nan
+        iss.superficial[r] = False
         iss.accepted[r] = np.nan                  # accepted/started describe the last visit
         iss.started[r] = np.nan
         iss.settled_by[r] = SettledBy.NONE

@@ -57,6 +57,10 @@ def daily_row(m: GridModel, day: int) -> dict[str, float]:
     row["leader_stress_mean"] = float(gl.stress.mean())
     row["leader_skill_mean"] = float(gl.skill.mean())
     row["leader_turnover"] = gl.quits_today
+    ad = m.units.adaptation
+    row["unit_effort_mean"] = float(ad.effort.mean())
+    row["unit_readiness_mean"] = float(ad.readiness.mean())
+    row["unit_superficial_mean"] = float(ad.superficial.mean())
     row["trust_mean"] = float(res.trust @ res.weight) / m.scenario_spec.district.population
     return row
 

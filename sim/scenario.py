@@ -217,6 +217,51 @@ class PublicServices(Section):
                          "to 15 March.", ge=1, le=366)
 
 
+class Weights(Section):
+    """Weights of the score components of an evaluation design (考核)."""
+
+    closure: float = F(0.0, "Weight of the unit's reported closure rate. Assumption.")
+    on_time: float = F(0.0, "Weight of its on-time rate. Assumption.")
+    rejections: float = F(0.0, "Weight of its pass-backs per issue received (enters with a "
+                          "minus sign). Assumption.")
+    grid_rating: float = F(0.0, "Weight of grid leaders' rating of its cooperation (双向评议: "
+                           "issues taken without pass-back and closed on time). Assumption.")
+    satisfaction: float = F(0.0, "Weight of residents' satisfaction with its closures. "
+                            "Assumption.")
+
+
+class Evaluation(Section):
+    """Evaluation designs (考核) and the one rule by which units adapt to them.
+
+    Each period a unit's score is the weighted sum of its components; under "ranking" what
+    counts is its rank among units of its kind (a league table); under "penalty" overdue and
+    passed-back issues cost it (追究). Units then move their effort, readiness to pass back and
+    share of superficial closures towards what raised their utility: the score less the cost
+    of effort and of work.
+    """
+
+    adapt: bool = F(False, "Whether units adapt their behaviour at all. Assumption: off in the "
+                    "baseline, which keeps the calibrated behaviour fixed.")
+    rule: Literal["none", "ranking", "penalty"] = F("none", "How the score is used: not at all, "
+                                                    "as a monthly league table, or with "
+                                                    "accountability penalties (追究). Source: "
+                                                    "seed (八).")
+    weights: Weights = Field(default_factory=Weights, description="Source: seed (八).")
+    period_days: int = F(30, "Days between evaluations. Source: monthly ranking (Beijing "
+                         "12345).", ge=1)
+    penalty_overdue: float = F(1.0, "Penalty per overdue closure, as a share of issues "
+                               "received (rule 'penalty'). Assumption (0.5–3).", ge=0)
+    penalty_rejection: float = F(1.0, "Penalty per pass-back, as a share of issues received "
+                                 "(rule 'penalty'). Assumption (0.5–3).", ge=0)
+    effort_cost: float = F(0.3, "Cost to a unit, in score units, of one unit of extra effort. "
+                           "Assumption (0.1–1).", ge=0)
+    work_cost: float = F(0.3, "Cost to a unit of its staff's utilisation (busy share of hours), "
+                         "in score units. Assumption (0.1–1).", ge=0)
+    step: float = F(0.1, "Size of each adaptive move. Assumption (0.05–0.2).", gt=0)
+    superficial_work: Prob = F(0.3, "Work a superficial closure takes, as a share of a real "
+                               "one. Assumption (0.1–0.5).")
+
+
 class Campaign(Section):
     """Concentrated campaigns (集中整治, 排查化解): a sweep and extra staff on chosen categories."""
 
@@ -498,6 +543,7 @@ class GridScenario(Section):
     duties: Duties = Field(default_factory=Duties, description="Source: seed (四).")
     costs: Costs = Field(default_factory=Costs, description="Assumption: hourly costs.")
     campaign: Campaign = Field(default_factory=Campaign, description="Source: seed (六).")
+    evaluation: Evaluation = Field(default_factory=Evaluation, description="Source: seed (八).")
     public_services: PublicServices = Field(default_factory=PublicServices,
                                             description="Source: seed (三).")
     training: Training = Field(default_factory=Training, description="Source: seed (九).")

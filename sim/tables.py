@@ -73,6 +73,7 @@ def issues_frame(m: GridModel) -> pd.DataFrame:
         "rejections": c["total_rejections"].astype(np.int32),
         "ruled": c["ruled"],
         "resolved": resolved,
+        "superficial": c["superficial"],
         "reopens": c["reopens"].astype(np.int32),
         "satisfaction": c["satisfaction"].astype(float),
         "status": _cat(c["status"], _names(Status)),

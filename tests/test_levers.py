@@ -22,6 +22,8 @@ from sim.api import Results, run
 
 REPS = 5
 DAYS = 120
+# levers that act slowly run on the baseline district for longer: (scenario, days, replications)
+SLOW = {"evaluation_design": ("baseline", 540, 4)}
 
 
 def metric(name: str) -> Callable[[Results], float]:
@@ -65,7 +67,9 @@ LEVERS: dict[str, tuple[dict, dict, dict, Callable[[Results], float], int]] = {
         {"units.pass_back_ambiguous": 0.0, "platform.flag_ambiguous": 0.0},
         metric("rejections_per_issue"), -1),
     "grid_alignment": (
-        {}, {"duties.alignment": 1.0},
+        {"duties.ambiguity_factor": 3.0, "platform.dispatch_accuracy": 0.8},
+        {"duties.ambiguity_factor": 3.0, "platform.dispatch_accuracy": 0.8,
+         "duties.alignment": 1.0},
         {"duties.alignment_accuracy_gain": 0.0, "duties.alignment_pass_back_cut": 0.0},
         metric("rejections_per_issue"), -1),
     "joint_review": (
@@ -121,6 +125,13 @@ LEVERS: dict[str, tuple[dict, dict, dict, Callable[[Results], float], int]] = {
         {}, {"grid_leaders.service_hours": 2.0},
         {"grid_leaders.service_trust_gain": 0.0, "grid_leaders.level3_hours": 20.0},
         mean("trust_mean"), +1),
+    "evaluation_design": (                           # 考核: league table of residents' ratings
+        {"evaluation.adapt": True, "evaluation.rule": "penalty",     # vs a punitive closure KPI
+         "evaluation.weights.closure": 1.0, "evaluation.weights.on_time": 1.0},
+        {"evaluation.adapt": True, "evaluation.rule": "ranking",
+         "evaluation.weights.satisfaction": 1.0},
+        {"evaluation.adapt": False},                  # units do not adapt to their score
+        metric("superficial_share"), -1),
     "leader_training": (
         {"offloading.admin_hours": 6.0},
         {"offloading.admin_hours": 6.0, "training.leader_coverage": 1.0},
@@ -129,15 +140,21 @@ LEVERS: dict[str, tuple[dict, dict, dict, Callable[[Results], float], int]] = {
 }
 
 
-Key = tuple[tuple[tuple[str, Any], ...], int]
+Key = tuple[str, int, tuple[tuple[str, Any], ...], int]
 
 
-def _key(overrides: dict[str, Any], seed: int) -> Key:
-    return tuple(sorted(overrides.items())), seed
+def _setting(name: str) -> tuple[str, int, int]:
+    return SLOW.get(name, ("small", DAYS, REPS))
+
+
+def _key(name: str, overrides: dict[str, Any], seed: int) -> Key:
+    scenario, days, _ = _setting(name)
+    return scenario, days, tuple(sorted(overrides.items())), seed
 
 
 def _simulate(key: Key) -> Results:
-    res = run("small", days=DAYS, seed=key[1], overrides=dict(key[0]), record_events=False)
+    scenario, days, overrides, seed = key
+    res = run(scenario, days=days, seed=seed, overrides=dict(overrides), record_events=False)
     res.model = None                                  # results travel between processes
     return res
 
@@ -146,27 +163,23 @@ def _simulate(key: Key) -> Results:
 def _all_runs() -> dict[Key, Results]:
     """Every run the lever tests need, once each, on all cores."""
     keys = set()
-    for off, on, channel, _, _ in LEVERS.values():
+    for name, (off, on, channel, _, _) in LEVERS.items():
         for arm in (off, on, {**off, **channel}, {**on, **channel}):
-            keys.update(_key(arm, seed) for seed in range(REPS))
-    keys = sorted(keys, key=repr)
+            keys.update(_key(name, arm, seed) for seed in range(_setting(name)[2]))
+    keys = sorted(keys, key=lambda k: (k[0] != "baseline", repr(k)))   # long runs first
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=spawn) as pool:
         return dict(zip(keys, pool.map(_simulate, keys), strict=True))
 
 
-def _run(overrides: dict[str, Any], seed: int) -> Results:
-    return _all_runs()[_key(overrides, seed)]
-
-
-def paired(off: dict, on: dict, outcome: Callable[[Results], float]) -> tuple[float, float]:
-    """Mean paired difference (on − off) and its 95 % CI half-width over REPS seeds."""
-    diffs = []
-    for seed in range(REPS):
-        a, b = _run(off, seed), _run(on, seed)
-        diffs.append(outcome(b) - outcome(a))
-    d = np.asarray(diffs)
-    half = stats.t.ppf(0.975, REPS - 1) * d.std(ddof=1) / np.sqrt(REPS)
+def paired(name: str, off: dict, on: dict,
+           outcome: Callable[[Results], float]) -> tuple[float, float]:
+    """Mean paired difference (on − off) and its 95 % CI half-width over the replications."""
+    reps = _setting(name)[2]
+    runs = _all_runs()
+    d = np.array([outcome(runs[_key(name, on, seed)]) - outcome(runs[_key(name, off, seed)])
+                  for seed in range(reps)])
+    half = stats.t.ppf(0.975, reps - 1) * d.std(ddof=1) / np.sqrt(reps)
     return float(d.mean()), float(half)
 
 
@@ -177,12 +190,12 @@ def _with(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("name", LEVERS)
 def test_lever_moves_its_outcome(name):
     off, on, _, outcome, sign = LEVERS[name]
-    diff, half = paired(off, on, outcome)
+    diff, half = paired(name, off, on, outcome)
     assert sign * diff > half, f"{name}: difference {diff:.4g} ± {half:.4g}"
 
 
 @pytest.mark.parametrize("name", LEVERS)
 def test_lever_does_nothing_with_its_channel_off(name):
     off, on, channel, outcome, _ = LEVERS[name]
-    diff, half = paired(_with(off, channel), _with(on, channel), outcome)
+    diff, half = paired(name, _with(off, channel), _with(on, channel), outcome)
     assert abs(diff) <= half + 1e-6, f"{name}: difference {diff:.4g} ± {half:.4g}"

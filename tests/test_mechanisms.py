@@ -77,7 +77,8 @@ def test_no_reopening_without_verification():
 
 
 def test_misdispatch_and_ambiguity_cause_pass_backs():             # 推诿扯皮
-    clean = small(**{"platform.dispatch_accuracy": 1.0, "units.pass_back": 0.0,
+    clean = small(**{"platform.dispatch_accuracy": 1.0, "platform.redispatch_accuracy": 1.0,
+                     "units.pass_back": 0.0,
                      "units.pass_back_ambiguous": 0.0})
     sloppy = small(**{"platform.dispatch_accuracy": 0.7})
     assert clean.issues["rejections"].sum() == 0

@@ -58,7 +58,8 @@ def scenarios(draw: st.DrawFn, *, clean: bool | None = None,
         "residents.report_rate": draw(st.one_of(st.floats(0.0, 1.0), st.just(math.inf))),
     }
     if clean:
-        p |= {"platform.dispatch_accuracy": 1.0, "units.pass_back": 0.0,
+        p |= {"platform.dispatch_accuracy": 1.0, "platform.redispatch_accuracy": 1.0,
+              "units.pass_back": 0.0,
               "units.pass_back_ambiguous": 0.0, "units.pass_back_misdispatched": 0.0}
     else:
         p |= {"platform.dispatch_accuracy": draw(st.floats(0.5, 1.0)),
@@ -126,7 +127,8 @@ def check_invariants(res: Results, p: dict[str, Any]) -> None:
     if p["platform.ruling_threshold"] == "never":
         assert not issues["ruled"].any(), "ruled issues although ruling_threshold = 'never'"
         assert ts["rulings"].sum() == 0
-    clean = (p["platform.dispatch_accuracy"] == 1.0 and p["units.pass_back"] == 0.0
+    clean = (p["platform.dispatch_accuracy"] == 1.0
+             and p.get("platform.redispatch_accuracy") == 1.0 and p["units.pass_back"] == 0.0
              and p["units.pass_back_ambiguous"] == 0.0
              and p["units.pass_back_misdispatched"] == 0.0)
     if clean:

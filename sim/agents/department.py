@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from mesa import Agent
 
+from sim.evaluation import Adaptation
 from sim.queueing import ServerPools
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class Units:
         self.n_line = len(line)
         self.actor = np.array([model.events.actor(f"{a.kind}:{a.name}") for a in self.agents],
                               dtype=np.int32)
+        self.adaptation = Adaptation(model, np.array([a.kind == "territory"
+                                                      for a in self.agents], dtype=int))
 
     def screened_at(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
         """When screening of freshly dispatched issues ends (working hours of the unit)."""
@@ -75,8 +78,13 @@ class Units:
         line = unit < self.n_line
         p = np.where(line, p * m.work_teams.pass_back_factor(iss.grid_l1[rows],
                                                              np.where(line, unit, 0)), p)
+        # readiness to pass back, as the unit has adapted it to its evaluation (考核)
+        p = np.where(right, np.minimum(p * self.adaptation.readiness[unit], 1.0), p)
         p = np.where(iss.bound[rows] & right, 0.0, p)      # a ruling binds the right unit
-        return m.streams["screening"].random(len(rows)) < p
+        back = m.streams["screening"].random(len(rows)) < p
+        self.adaptation.ledger.add("received", unit)
+        self.adaptation.ledger.add("passed_back", unit[back])
+        return back
 
     def pushes_down(self, rows: np.ndarray) -> np.ndarray:
         """Which passed-back issues a line department pushes down to the township (mask)."""
@@ -95,10 +103,42 @@ class Units:
         return territory & (m.streams["screening"].random(len(rows)) < share)
 
     def serve(self, rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Accepted issues join their unit's staff queue; returns (start, finish) times."""
-        iss, u = self.model.issues, self.model.scenario_spec.units
+        """Accepted issues join their unit's staff queue; returns (start, finish) times.
+
+        A unit closes a share of what it accepts superficially, with a fraction of the work,
+        and works at the effort it has adapted (考核).
+        """
+        m = self.model
+        iss, u = m.issues, m.scenario_spec.units
+        unit = iss.unit[rows]
+        ad = self.adaptation
+        iss.superficial[rows] = m.streams["screening"].random(len(rows)) < ad.superficial[unit]
         # the lead department coordinates with its co-handler (协办)
-        lead = iss.unit[rows] == iss.lead_department[rows]
+        lead = unit == iss.lead_department[rows]
         hours = iss.hours[rows] + np.where(lead & (iss.co_department[rows] >= 0),
                                            u.coordination_hours, 0.0)
-        return self.pools.join(iss.unit[rows], t, hours)
+        hours = hours * np.where(iss.superficial[rows],
+                                 m.scenario_spec.evaluation.superficial_work, 1.0)
+        return self.pools.join(unit, t, hours / ad.effort[unit])
+
+    def record_closures(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """Book the units' closures (and whether on time) for their evaluation."""
+        m = self.model
+        iss = m.issues
+        cal = m.office_calendar
+        since = np.where(np.isnan(iss.reported[rows]), iss.discovered[rows], iss.reported[rows])
+        took = (cal.to_work(t) - cal.to_work(since)) / cal.hours
+        led = self.adaptation.ledger
+        led.add("closed", iss.unit[rows])
+        led.add("on_time", iss.unit[rows], (took <= iss.deadline[rows]).astype(float))
+
+    def evaluate(self, day: int) -> None:
+        """At the end of each evaluation period, units adapt to their design (考核)."""
+        ev = self.model.scenario_spec.evaluation
+        if not ev.adapt or (day + 1) % ev.period_days:
+            return
+        first = max(day + 1 - ev.period_days, 0)
+        busy = np.array([self.pools.busy_by_day(k, day + 1)[first:].sum() for k in range(self.n)])
+        avail = np.array([self.pools.available_by_day(k, day + 1)[first:].sum()
+                          for k in range(self.n)])
+        self.adaptation.adapt(np.where(avail > 0, busy / np.maximum(avail, 1e-9), 0.0))
