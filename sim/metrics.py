@@ -142,6 +142,7 @@ def headline(issues: pd.DataFrame, timeseries: pd.DataFrame, *, warmup: int, day
     if "leader_turnover" in ts:
         out["leader_turnover"] = int(ts["leader_turnover"].sum())
         out["leader_stress_mean"] = float(ts["leader_stress_mean"].mean())
+        out["leader_skill_mean"] = float(ts["leader_skill_mean"].mean())
     out["hidden_stock_mean"] = float(ts["open_hidden"].mean())
     out["open_stock_mean"] = float(ts["open_total"].mean())
     out["leader_overload_share_mean"] = float(ts["leader_overload_share"].mean())

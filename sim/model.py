@@ -252,7 +252,8 @@ class GridModel(Model):
     def campaign(self, day: int) -> None:
         """On a campaign's first day, extra staff join the target units for its length."""
         c = self.scenario_spec.campaign
-        if not self.campaign_on(day) or (day > 0 and self.campaign_on(day - 1)):
+        since = day - c.start_day
+        if c.days == 0 or since < 0 or (since % c.every if c.every else since) != 0:
             return
         if c.extra_staff:
             for k in self.campaign_units:
