@@ -112,10 +112,13 @@ def series_chart(series: pd.DataFrame, column: str, labels: dict[str, str],
         x = stats.index.to_numpy() + offset
         ax.fill_between(x, stats["min"], stats["max"], color=cols[variant], alpha=0.18,
                         linewidth=0)
+        label = f"{labels.get(variant, variant)} (n = {int(stats['size'].max())})"
         ax.plot(x, stats["mean"], color=cols[variant], linewidth=1.6,
-                label=f"{labels.get(variant, variant)} (n = {int(stats['size'].max())})")
+                label=textwrap.fill(label, 48))
     ax.set_xlim(0, int(series["day"].max()) + 1)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    # below the plot, outside it, so long labels never squeeze the axes
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2,
+               frameon=False, fontsize="small")
     return fig
 
 
