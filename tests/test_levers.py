@@ -95,6 +95,13 @@ LEVERS: dict[str, tuple[dict, dict, dict, Callable[[Results], float], int]] = {
         {"work_teams.aligned": 1.0, "work_teams.members_per_township": 20},
         {"work_teams.powers": 0.0, "work_teams.find_rate": 0.0},
         share_settled("work_team"), +1),
+    "work_team_no_shirking": (                       # 不推诿: own people in the township
+        {"work_teams.members_per_township": 20, "work_teams.pass_back_cut": 0.0,
+         "units.pass_back": 0.3},
+        {"work_teams.members_per_township": 20, "work_teams.pass_back_cut": 0.9,
+         "units.pass_back": 0.3},
+        {"work_teams.engagement": 0.0},               # bodies there, hearts not
+        metric("rejections_per_issue"), -1),
     "work_team_rotation": (
         {"work_teams.rotation_days": 30}, {"work_teams.rotation_days": 0},
         {"work_teams.newcomer_knowledge": 1.0},       # local knowledge does not matter

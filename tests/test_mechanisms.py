@@ -129,3 +129,14 @@ def test_overloaded_leaders_patrol_less():
     assert hard.timeseries["leader_overload_share"].mean() > \
         easy.timeseries["leader_overload_share"].mean()
     assert hard.timeseries["patrol_hours_mean"].mean() < easy.timeseries["patrol_hours_mean"].mean()
+
+
+def test_heating_issues_follow_the_heating_season():
+    res = run("baseline", days=365, seed=1, record_events=False,
+              overrides={"public_services.heating_factor": 4.0})
+    heating = res.issues[res.issues["category"] == "heating"]
+    day = heating["created_day"].to_numpy()
+    in_season = (day < 74) | (day >= 318)            # 15 March, 15 November (day 0 = 1 Jan)
+    rate_in = in_season.sum() / (74 + 365 - 318)
+    rate_out = (~in_season).sum() / (318 - 74)
+    assert 3.0 < rate_in / rate_out < 5.0

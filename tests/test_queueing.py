@@ -82,3 +82,17 @@ def test_mmc_reduction_agrees_with_erlang_c():
     for est, theory in ((waits, w_theory), (p_waits, p_theory)):
         mean, se = np.mean(est), np.std(est, ddof=1) / np.sqrt(len(est))
         assert abs(mean - theory) < 3 * se + 1e-12, (mean, se, theory)
+
+
+def test_temporary_servers_work_only_their_window():
+    """A campaign's extra staff take jobs from its start and start none after its end."""
+    pools = ServerPools([1], ALWAYS)
+    pools.add_temporary(0, 1, start=1.0, end=2.0)
+    ready = np.array([0.0, 0.0, 1.0, 1.0, 3.0, 3.0])
+    start, _ = pools.join(np.zeros(6, int), ready, np.full(6, 6.0))     # 6 h each
+    hours = start * 24
+    # before the window one server: jobs 0, 1 in series; in it two: jobs 2, 3 together
+    np.testing.assert_allclose(hours[:4], [0, 6, 24, 24])
+    # after it one server again: jobs 4, 5 in series
+    np.testing.assert_allclose(hours[4:], [72, 78])
+    assert pools.available_by_day(0, 4).tolist() == [24, 48, 24, 24]
