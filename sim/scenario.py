@@ -387,6 +387,12 @@ class WorkTeams(Section):
                               "Assumption (30–365).", gt=0)
     newcomer_knowledge: Prob = F(0.4, "Effectiveness of a member with no local knowledge, "
                                  "relative to one who knows the area. Assumption (0.2–0.7).")
+    help_share: Prob = F(0.0, "Share of members' hours in the area spent helping the needy "
+                         "(帮扶: 送温暖、办实事) rather than finding issues. Source: seed (七) "
+                         "third function; 0 in the baseline.")
+    help_trust_gain: float = F(0.002, "Share of the gap to full trust closed in a township's "
+                               "residents per daily help-hour per level-3 grid. Assumption "
+                               "(0.0005–0.005).", ge=0)
     pass_back_cut: Prob = F(0.5, "Share of a line department's pass-backs removed for issues in "
                             "a township where members of that department are posted and "
                             "engaged (不推诿). Assumption (0–0.8).")

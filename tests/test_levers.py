@@ -102,6 +102,11 @@ LEVERS: dict[str, tuple[dict, dict, dict, Callable[[Results], float], int]] = {
          "units.pass_back": 0.3},
         {"work_teams.engagement": 0.0},               # bodies there, hearts not
         metric("rejections_per_issue"), -1),
+    "work_team_help": (                              # 帮扶: helping the needy builds trust
+        {"work_teams.members_per_township": 20},
+        {"work_teams.members_per_township": 20, "work_teams.help_share": 0.5},
+        {"work_teams.help_trust_gain": 0.0, "work_teams.find_rate": 0.0},
+        mean("trust_mean"), +1),
     "work_team_rotation": (
         {"work_teams.rotation_days": 30}, {"work_teams.rotation_days": 0},
         {"work_teams.newcomer_knowledge": 1.0},       # local knowledge does not matter

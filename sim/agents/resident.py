@@ -205,9 +205,17 @@ class Residents:
             closed = np.minimum(gain * service_hours[self.grid], 1.0)
             self.trust += (1.0 - self.trust) * closed
 
+    def receive_help(self, help_per_grid: np.ndarray) -> None:
+        """Work teams' help for the needy (帮扶) raises trust in their township."""
+        gain = self.model.scenario_spec.work_teams.help_trust_gain
+        if gain > 0 and help_per_grid.any():
+            closed = np.minimum(gain * help_per_grid[self.township], 1.0)
+            self.trust += (1.0 - self.trust) * closed
+
     def update_trust(self) -> None:
         """Trust moves towards the day's ratings: k ratings weigh 1 - (1 - rate)^k."""
         self.receive_services(self.model.grid_leaders.service)
+        self.receive_help(self.model.work_teams.help_per_grid())
         if not self._ratings:
             return
         lr = self.model.scenario_spec.residents.trust_learning_rate

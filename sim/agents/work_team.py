@@ -60,6 +60,7 @@ class WorkTeams:
                         np.arange(d.townships) * w.rotation_days / d.townships)
         self.effectiveness = np.ones(d.townships)
         self.hours_today = np.zeros(d.townships)
+        self.help_today = np.zeros(d.townships)
         self.hours_settling = np.zeros(d.townships)
         self.agents = WorkTeam.create_agents(model, d.townships, list(range(d.townships)))
 
@@ -75,8 +76,14 @@ class WorkTeams:
         self.effectiveness = w.engagement * (w.newcomer_knowledge
                                              + (1.0 - w.newcomer_knowledge) * knows)
         per_day = w.hours_per_week / cal.workdays if cal.is_workday[day] else 0.0
-        self.hours_today = self.members.sum(axis=1) * per_day
+        hours = self.members.sum(axis=1) * per_day
+        self.help_today = hours * w.help_share            # 帮扶: helping the needy
+        self.hours_today = hours - self.help_today        # the rest goes to finding issues
         self.hours_settling[:] = 0.0
+
+    def help_per_grid(self) -> np.ndarray:
+        """Help-the-needy hours today per level-3 grid, by township."""
+        return self.help_today / self.grids_per_township
 
     def pass_back_factor(self, town: np.ndarray, dept: np.ndarray) -> np.ndarray:
         """Multiplier on a line department's pass-backs in a township where its own people are
