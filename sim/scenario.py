@@ -277,6 +277,15 @@ class Campaign(Section):
     extra_staff: int = F(0, "Extra staff, during a campaign, in each unit that leads a target "
                          "category and in each township office. Assumption (0–20).", ge=0)
 
+    @field_validator("every")
+    @classmethod
+    def _no_overlap(cls, every: int, info: Any) -> int:
+        days = info.data.get("days", 0)
+        if every and every < days:
+            raise ValueError(f"must be 0 or at least campaign.days ({days}): campaigns would "
+                             "overlap")
+        return every
+
 
 class Costs(Section):
     """Hourly costs of paid time, to compare policies at equal budget."""

@@ -72,3 +72,9 @@ def test_ruling_threshold_rejects(value):
     err = info.value
     assert "ruling_threshold" in str(err)
     assert "\n" not in str(err)
+
+
+def test_overlapping_campaigns_are_rejected():
+    with pytest.raises(ScenarioError, match=r"campaign\.every"):
+        load_scenario("small", {"campaign.days": 60, "campaign.every": 30})
+    assert load_scenario("small", {"campaign.days": 60, "campaign.every": 60}).campaign.every == 60
