@@ -89,16 +89,11 @@ def timeseries_frame(m: GridModel) -> pd.DataFrame:
     for col in ts.columns:
         if col != "day" and ts[col].dtype.kind in "iu":
             ts[col] = ts[col].astype(np.int64)
-    u = m.units
-    for kind, sel in (("line", range(u.n_line)), ("territory", range(u.n_line, u.n))):
-        busy = sum((u.pools.busy_by_day(k, days) for k in sel), np.zeros(days))
-        avail = sum((u.pools.available_by_day(k, days) for k in sel), np.zeros(days))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ts[f"utilisation_{kind}"] = np.where(avail > 0, busy / avail, np.nan)
-    p = m.platforms
-    for name, pools, ks in (("platform_district", p.district_pool, [0]),
-                            ("platform_township", p.township_pools,
-                             range(len(p.agents) - 1))):
+    u, p = m.units, m.platforms
+    groups = (("line", u.pools, range(u.n_line)), ("territory", u.pools, range(u.n_line, u.n)),
+              ("platform_district", p.district_pool, [0]),
+              ("platform_township", p.township_pools, range(len(p.agents) - 1)))
+    for name, pools, ks in groups:
         busy = sum((pools.busy_by_day(k, days) for k in ks), np.zeros(days))
         avail = sum((pools.available_by_day(k, days) for k in ks), np.zeros(days))
         with np.errstate(invalid="ignore", divide="ignore"):

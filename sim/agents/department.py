@@ -138,7 +138,5 @@ class Units:
         if not ev.adapt or (day + 1) % ev.period_days:
             return
         first = max(day + 1 - ev.period_days, 0)
-        busy = np.array([self.pools.busy_by_day(k, day + 1)[first:].sum() for k in range(self.n)])
-        avail = np.array([self.pools.available_by_day(k, day + 1)[first:].sum()
-                          for k in range(self.n)])
-        self.adaptation.adapt(np.where(avail > 0, busy / np.maximum(avail, 1e-9), 0.0))
+        busy = [self.pools.utilisation(k, first, day + 1) for k in range(self.n)]
+        self.adaptation.adapt(np.nan_to_num(np.array(busy)))

@@ -198,24 +198,19 @@ class Residents:
         iss.satisfaction[rows] = sat
         self._ratings.append((iss.resident[rows], sat))
 
-    def receive_services(self, service_hours: np.ndarray) -> None:
-        """Services delivered in a grid (办实事) raise its residents' trust."""
-        gain = self.model.scenario_spec.grid_leaders.service_trust_gain
-        if gain > 0 and service_hours.any():
-            closed = np.minimum(gain * service_hours[self.grid], 1.0)
-            self.trust += (1.0 - self.trust) * closed
-
-    def receive_help(self, help_per_grid: np.ndarray) -> None:
-        """Work teams' help for the needy (帮扶) raises trust in their township."""
-        gain = self.model.scenario_spec.work_teams.help_trust_gain
-        if gain > 0 and help_per_grid.any():
-            closed = np.minimum(gain * help_per_grid[self.township], 1.0)
-            self.trust += (1.0 - self.trust) * closed
+    def _gain_trust(self, gain: float, hours: np.ndarray) -> None:
+        """Time spent for residents closes ``gain`` × hours of their gap to full trust."""
+        if gain > 0 and hours.any():
+            self.trust += (1.0 - self.trust) * np.minimum(gain * hours, 1.0)
 
     def update_trust(self) -> None:
         """Trust moves towards the day's ratings: k ratings weigh 1 - (1 - rate)^k."""
-        self.receive_services(self.model.grid_leaders.service)
-        self.receive_help(self.model.work_teams.help_per_grid())
+        m = self.model
+        # services by grid leaders (办实事) and work teams' help for the needy (帮扶)
+        self._gain_trust(m.scenario_spec.grid_leaders.service_trust_gain,
+                         m.grid_leaders.service[self.grid])
+        self._gain_trust(m.scenario_spec.work_teams.help_trust_gain,
+                         m.work_teams.help_per_grid()[self.township])
         if not self._ratings:
             return
         lr = self.model.scenario_spec.residents.trust_learning_rate
