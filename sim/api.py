@@ -19,7 +19,14 @@ import pandas as pd
 from sim.metrics import headline
 from sim.model import GridModel
 from sim.scenario import GridScenario, resolve, resolved_dict
-from sim.tables import agents_frame, costs, issues_frame, node_utilisation, timeseries_frame
+from sim.tables import (
+    agents_frame,
+    costs,
+    issues_frame,
+    node_utilisation,
+    nodes_frame,
+    timeseries_frame,
+)
 
 SCHEMA_VERSION = 1
 PACKAGES = ("gridsim", "mesa", "numpy", "pandas", "scipy", "matplotlib", "pyarrow", "pydantic")
@@ -33,6 +40,7 @@ class Results:
     events: pd.DataFrame
     timeseries: pd.DataFrame
     agents: pd.DataFrame
+    nodes: pd.DataFrame
     summary: dict[str, Any]
     model: GridModel | None = field(default=None, repr=False)
 
@@ -116,5 +124,6 @@ def collect(model: GridModel) -> Results:
         "python": _platform.python_version(),
         "git_commit": git_commit(),
     }
-    return Results(issues=issues, events=model.events.frame(), timeseries=ts,
-                   agents=agents_frame(model), summary=summary, model=model)
+    return Results(issues=issues, events=model.events.frame(model.nodes), timeseries=ts,
+                   agents=agents_frame(model), nodes=nodes_frame(model), summary=summary,
+                   model=model)

@@ -62,5 +62,6 @@ class WorkingCalendar:
         return day + self.open + into
 
     def add_work(self, t: np.ndarray, hours: np.ndarray) -> np.ndarray:
-        """Calendar time when ``hours`` of work started at ``t`` are done."""
-        return self.from_work(self.to_work(t) + hours)
+        """Calendar time when ``hours`` of work started at ``t`` are done (never before ``t``,
+        which the round trip through the working clock could give by rounding)."""
+        return np.maximum(t, self.from_work(self.to_work(t) + hours))

@@ -25,14 +25,18 @@ SUBSYSTEMS: dict[str, list[str]] = {
 
 
 def state_intervals(events: pd.DataFrame) -> pd.DataFrame:
-    """Each event's ``to`` state held from its time until the issue's next event (or forever)."""
-    ev = events[["issue_id", "time", "to"]].copy()
+    """Each event's ``to`` state (and node) held from its time until the issue's next event."""
+    cols = ["issue_id", "time", "to"] + (["node"] if "node" in events else [])
+    ev = events[cols].copy()
     ev["seq"] = np.arange(len(ev))
     ev = ev.sort_values(["issue_id", "time", "seq"], kind="stable")
     nxt = ev.groupby("issue_id", sort=False)["time"].shift(-1)
-    return pd.DataFrame({"issue_id": ev["issue_id"].to_numpy(), "state": ev["to"].to_numpy(),
-                         "start": ev["time"].to_numpy(),
-                         "end": nxt.fillna(np.inf).to_numpy()})
+    out = pd.DataFrame({"issue_id": ev["issue_id"].to_numpy(), "state": ev["to"].to_numpy(),
+                        "start": ev["time"].to_numpy(),
+                        "end": nxt.fillna(np.inf).to_numpy()})
+    if "node" in events:
+        out["node"] = ev["node"].to_numpy()
+    return out
 
 
 def stocks_from_events(events: pd.DataFrame, days: int) -> pd.DataFrame:
@@ -73,7 +77,8 @@ def timestamps_out_of_order(issues: pd.DataFrame) -> pd.DataFrame:
 
 def littles_law(events: pd.DataFrame, timeseries: pd.DataFrame, first_day: int,
                 last_day: int) -> pd.DataFrame:
-    """Little's law per subsystem over days first_day..last_day (inclusive).
+    """Little's law per kind of subsystem (all grid leaders, all platforms, all units ...) over
+    days first_day..last_day (inclusive).
 
     L is the mean of the model's own day-average stock (``avg_*`` columns, kept by the model as
     issues move); λ is the entries per day and W the mean time in the subsystem, both from the
@@ -81,30 +86,44 @@ def littles_law(events: pd.DataFrame, timeseries: pd.DataFrame, first_day: int,
     integral agree.
     """
     iv = state_intervals(events)
-    a, b = float(first_day), float(last_day + 1)
-    length = b - a
     ts = timeseries[(timeseries["day"] >= first_day) & (timeseries["day"] <= last_day)]
     rows = []
     for name, states in SUBSYSTEMS.items():
-        sel = iv[iv["state"].isin(states)]
-        s, e = sel["start"].to_numpy(), sel["end"].to_numpy()
-        time_in = np.clip(np.minimum(e, b) - np.maximum(s, a), 0, None).sum()
-        # entries: intervals that start in the window in this subsystem, coming from outside it
-        entries = _entries(iv, states, a, b)
-        lam = entries / length
-        w = time_in / entries if entries else float("nan")
         l_daily = float(ts[[f"avg_{x}" for x in states]].sum(axis=1).mean())
-        l_integral = time_in / length
-        rel = abs(l_daily - l_integral) / l_integral if l_integral > 0 else 0.0
-        rows.append({"subsystem": name, "L_daily_mean": l_daily, "lambda_per_day": lam,
-                     "W_days": w, "lambda_W": l_integral, "relative_error": rel})
+        rows.append(_little(name, iv, iv["state"].isin(states).to_numpy(), l_daily,
+                            first_day, last_day))
     return pd.DataFrame(rows).set_index("subsystem")
 
 
-def _entries(iv: pd.DataFrame, states: list[str], a: float, b: float) -> int:
-    """Entries into ``states`` during [a, b): intervals in them whose predecessor is not."""
-    inside = iv["state"].isin(states).to_numpy()
+def littles_law_nodes(events: pd.DataFrame, nodes: pd.DataFrame, first_day: int,
+                      last_day: int) -> pd.DataFrame:
+    """Little's law for every node (each grid level, each platform, each unit), as above, with L
+    from the model's own day-average stock of the node (``nodes.stock_avg``)."""
+    iv = state_intervals(events)
+    window = nodes[(nodes["day"] >= first_day) & (nodes["day"] <= last_day)]
+    l_daily = window.groupby("node", observed=False)["stock_avg"].mean()
+    node = iv["node"].astype(str).to_numpy()
+    rows = [_little(name, iv, node == name, float(l_daily[name]), first_day, last_day)
+            for name in nodes["node"].cat.categories if name not in ("hidden", "settling")]
+    return pd.DataFrame(rows).set_index("subsystem")
+
+
+def _little(name: str, iv: pd.DataFrame, inside: np.ndarray, l_daily: float, first_day: int,
+            last_day: int) -> dict[str, float | str]:
+    """L (the model's own day averages) against λW (event time stamps) for one subsystem."""
+    a, b = float(first_day), float(last_day + 1)
+    length = b - a
+    s, e = iv["start"].to_numpy()[inside], iv["end"].to_numpy()[inside]
+    time_in = np.clip(np.minimum(e, b) - np.maximum(s, a), 0, None).sum()
+    # entries: intervals inside that start in the window and whose predecessor is outside
     same_issue = np.r_[False, iv["issue_id"].to_numpy()[1:] == iv["issue_id"].to_numpy()[:-1]]
     prev_inside = np.r_[False, inside[:-1]] & same_issue
     start = iv["start"].to_numpy()
-    return int((inside & ~prev_inside & (start >= a) & (start < b)).sum())
+    entries = int((inside & ~prev_inside & (start >= a) & (start < b)).sum())
+    lam = entries / length
+    w = time_in / entries if entries else float("nan")
+    l_integral = time_in / length
+    # relative where there is a stock; absolute where there is (next to) none
+    rel = abs(l_daily - l_integral) / max(l_integral, 1e-6)
+    return {"subsystem": name, "L_daily_mean": l_daily, "lambda_per_day": lam, "W_days": w,
+            "lambda_W": l_integral, "relative_error": rel}

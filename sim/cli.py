@@ -5,6 +5,7 @@
     gridsim params [--write docs/parameters.md]
     gridsim experiment run experiments/NAME.toml [--jobs N] [--out DIR]
     gridsim experiment compare results/NAME
+    gridsim validate [--fast] [--jobs N] [--config FILE] [--out docs/validation.md]
 
 Bad input gives one line naming the file and the key, exit status 2, and writes nothing.
 """
@@ -78,7 +79,58 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--out", type=Path, help="output directory (default: results/NAME)")
     ec = exs.add_parser("compare", help="redo the comparison and charts from stored runs")
     ec.add_argument("dir", type=Path, help="an experiment's results directory, e.g. results/demo")
+    va = sub.add_parser("validate", help="check the model against queueing theory and field "
+                        "patterns; write docs/validation.md (docs/validation.md)")
+    va.add_argument("--fast", action="store_true",
+                    help="the smaller configuration the tests use (the file's [fast] table)")
+    va.add_argument("--jobs", type=_positive("--jobs"),
+                    help="worker processes (default all cores; 1 = in-process)")
+    va.add_argument("--config", type=Path, help="checks to run (default "
+                    "experiments/validation.toml)")
+    va.add_argument("--out", type=Path, default=Path("docs/validation.md"),
+                    help="the document to write; tables and figures go to a folder beside it")
+    va.add_argument("--render-only", action="store_true",
+                    help="rewrite the document from its saved tables, without running")
     return p
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import datetime
+
+    from sim.api import git_commit
+    from sim.experiment import cpu_count
+    from sim.validate import run_validation
+    from sim.validate.config import load_validation
+    from sim.validate.report import load_tables, write_report
+
+    out = args.out
+    if out.suffix != ".md":
+        raise ScenarioError(str(out), "--out", "must be a Markdown file (.md)")
+    if args.render_only:
+        folder = out.with_suffix("")
+        if not (folder / "extra.json").is_file():
+            raise ScenarioError(str(folder), "extra.json", "not found (run `gridsim validate`)")
+        outcome = load_tables(folder)
+    else:
+        cfg = load_validation(args.config, fast=args.fast)
+        jobs = args.jobs or cpu_count()
+        t0 = time.perf_counter()
+        try:
+            outcome = run_validation(cfg, jobs=jobs, progress=True)
+        except KeyboardInterrupt:
+            print("gridsim: interrupted; nothing was written", file=sys.stderr)
+            return 130
+        print(f"{outcome.extra['runs']} runs in {time.perf_counter() - t0:.0f} s on {jobs} "
+              "process(es)")
+    meta = {"commit": git_commit(), "date": datetime.date.today().isoformat()}
+    write_report(outcome, out, meta)
+    checks = outcome.checks()
+    for group, g in checks.groupby("group", sort=False):
+        print(f"  {group:<28} {int(g['holds'].sum()):>3} of {len(g):<3} hold")
+    for r in checks[~checks["holds"].astype(bool)].itertuples():
+        print(f"  FAILS  {r.group}: {r.check}")
+    print(f"\nwrote {out} and {out.with_suffix('')}/")
+    return 0 if outcome.passed else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -106,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     res = collect(model)
     write_results(res, out, charts=not args.no_charts)
     print(summary_table(res.summary, sim_seconds))
-    print(f"\nwrote {out}/: issues, events, timeseries, agents (.parquet), summary.json"
+    print(f"\nwrote {out}/: issues, events, timeseries, agents, nodes (.parquet), summary.json"
           + ("" if args.no_charts else ", charts/"))
     return 0
 
@@ -192,7 +244,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "scenarios": cmd_scenarios, "params": cmd_params,
-               "experiment": cmd_experiment}[args.command]
+               "experiment": cmd_experiment, "validate": cmd_validate}[args.command]
     try:
         return handler(args)
     except ScenarioError as err:

@@ -23,7 +23,6 @@ COMPONENTS = ("closure", "on_time", "rejections", "grid_rating", "satisfaction")
 # behaviour: effort, readiness to pass back, superficial share; and their bounds
 LOW = np.array([0.5, 0.0, 0.0])
 HIGH = np.array([1.5, 3.0, 0.8])
-START = np.array([1.0, 1.0, 0.0])
 
 
 class Ledger:
@@ -66,7 +65,9 @@ class Adaptation:
         self.kinds = kinds                      # 0 line department, 1 township office
         n = len(kinds)
         self.ledger = Ledger(n)
-        self.behaviour = np.tile(START, (n, 1))
+        ev = model.scenario_spec.evaluation
+        start = [ev.initial_effort, ev.initial_readiness, ev.initial_superficial]
+        self.behaviour = np.tile(np.array(start, dtype=float), (n, 1))
         self.accepted = self.behaviour.copy()   # last behaviour whose utility held up
         self.move = np.zeros((n, 3))
         self.best = np.full(n, -np.inf)

@@ -131,6 +131,7 @@ COLUMNS: dict[str, tuple[str, object]] = {
     "reopens": ("i2", 0),
     "satisfaction": ("f4", NAN),
     "status": ("i1", int(Status.HIDDEN)),
+    "node": ("i2", 0),              # the node holding it (GridModel.nodes; -1 when finished)
     "entered": ("f8", NAN),         # when the current status began
     "next_time": ("f8", np.inf),    # when the current status ends, if scheduled
     "service_end": ("f8", NAN),     # when the current service will finish
@@ -214,7 +215,10 @@ def _column(value: object, n: int, dtype: type) -> np.ndarray:
 
 
 class EventLog:
-    """Every transition of every issue: (issue_id, time, event, from, to, actor)."""
+    """Every transition of every issue: (issue_id, time, event, from, to, actor, node).
+
+    ``node`` is where the issue is after the transition (an index into ``GridModel.nodes``).
+    """
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
@@ -232,17 +236,17 @@ class EventLog:
 
     def log(self, issue_ids: np.ndarray, time: np.ndarray, event: Event,
             src: Status | np.ndarray, dst: Status | np.ndarray,
-            actor: int | np.ndarray) -> None:
+            actor: int | np.ndarray, node: int | np.ndarray) -> None:
         """Record transitions; arrays must not be modified afterwards (callers pass fresh ones)."""
         if self.enabled and len(issue_ids):
-            self._chunks.append((issue_ids, time, int(event), src, dst, actor))
+            self._chunks.append((issue_ids, time, int(event), src, dst, actor, node))
 
     def __len__(self) -> int:
         return sum(len(c[0]) for c in self._chunks)
 
     def columns(self) -> list[np.ndarray]:
-        """The log as six aligned arrays, in the order the transitions were recorded."""
-        dtypes = (np.int64, np.float64, np.int8, np.int8, np.int8, np.int32)
+        """The log as seven aligned arrays, in the order the transitions were recorded."""
+        dtypes = (np.int64, np.float64, np.int8, np.int8, np.int8, np.int32, np.int16)
         if not self._chunks:
             return [np.empty(0, dtype=t) for t in dtypes]
         out = []
@@ -251,14 +255,17 @@ class EventLog:
             out.append(np.concatenate(parts))
         return out
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self, nodes: list[str] | None = None) -> pd.DataFrame:
         """The log as a DataFrame sorted by time (stable within equal times)."""
-        cols = ["issue_id", "time", "event", "from", "to", "actor"]
-        df = pd.DataFrame(dict(zip(cols, self.columns(), strict=True)))
-        df = df.sort_values(["time", "issue_id"], kind="stable").reset_index(drop=True)
+        cols = ["issue_id", "time", "event", "from", "to", "actor", "node"]
+        data = self.columns()
+        # by time, then issue, then the order recorded (pandas' multi-key sort is not stable)
+        order = np.lexsort((np.arange(len(data[0])), data[0], data[1]))
+        df = pd.DataFrame({c: a[order] for c, a in zip(cols, data, strict=True)})
         status_names = [s.name.lower() for s in Status]
         df["event"] = pd.Categorical.from_codes(df["event"], [e.name.lower() for e in Event])
         df["from"] = pd.Categorical.from_codes(df["from"], status_names)
         df["to"] = pd.Categorical.from_codes(df["to"], status_names)
         df["actor"] = pd.Categorical.from_codes(df["actor"], self.actors or ["none"])
+        df["node"] = pd.Categorical.from_codes(df["node"], nodes or ["none"])
         return df

@@ -87,6 +87,15 @@ class GridModel(Model):
                                     for t in range(spec.district.townships)], dtype=np.int32)
         self.units = Units(self)
         self.platforms = Platforms(self)
+        # nodes: where an issue can be, for stocks and Little's law per platform, unit and level
+        self.nodes = (["hidden", "settling", "grid_l3", "grid_l2"]
+                      + [f"platform:{p.name}" for p in self.platforms.agents]
+                      + [f"{a.kind}:{a.name}" for a in self.units.agents])
+        self.first_platform_node = 4
+        self.first_unit_node = 4 + len(self.platforms.agents)
+        self.node_area = np.zeros(len(self.nodes))        # today's (in - out) time-weighted
+        self.node_stock_start = np.zeros(len(self.nodes), dtype=np.int64)
+        self.node_daily: list[tuple[np.ndarray, np.ndarray]] = []   # (day-average, end) stocks
         self.daily: list[dict[str, float]] = []
         self.snapshots: list[Any] = []          # DataFrames, one per agent type and snapshot
         # For Mesa's own tools (batch_run, SolaraViz): a few of the daily figures.
@@ -328,11 +337,32 @@ class GridModel(Model):
     # =========================================================================================
     # Scheduled transitions, in time order, up to the end of the day
     def advance(self, until: float) -> None:
+        """Process every transition due before ``until``, one time slice after another.
+
+        Slices with nothing due are skipped: each starts at the slice holding the next
+        transition.
+        """
+        iss = self.issues
+        day = float(self.day)
+        step = self.scenario_spec.run.slice_hours / 24.0
+        if step >= until - day:
+            self.advance_slice(until)
+            return
+        while True:
+            waiting = (iss.status == Status.PLATFORM) & np.isinf(iss.next_time)
+            nxt = min(iss.next_time.min(initial=np.inf),
+                      iss.entered[waiting].min(initial=np.inf))
+            if nxt >= until:
+                return
+            end = day + (np.floor((nxt - day) / step) + 1.0) * step
+            self.advance_slice(min(max(end, np.nextafter(nxt, np.inf)), until))  # nxt inside
+
+    def advance_slice(self, until: float) -> None:
         """Process every transition due before ``until``, stage by stage, until none is left.
 
         Each pass walks the stages in the order of an issue's path, so an issue can go through
         several stages in one pass; passes repeat while pass-backs and reopenings bring issues
-        back to a platform within the day.
+        back to a platform within the slice.
         """
         iss = self.issues
         while True:
@@ -340,14 +370,14 @@ class GridModel(Model):
                                      & (iss.entered < until))
             if len(waiting):
                 self.take_in(waiting)
-            due = iss.next_time < until
-            if not due.any():
+            due = np.flatnonzero(iss.next_time < until)
+            if not len(due):
                 return
+            # only issues due at the start of a pass can move in it (returns wait for the next)
             for st, handler in self._handlers:
-                rows = np.flatnonzero(due & (iss.status == st))
+                rows = due[(iss.status[due] == st) & (iss.next_time[due] < until)]
                 if len(rows):
                     handler(self, rows, iss.next_time[rows].copy())
-                    due = iss.next_time < until
 
     def take_in(self, rows: np.ndarray) -> None:
         iss = self.issues
@@ -511,26 +541,48 @@ class GridModel(Model):
     def arrive(self, rows: np.ndarray, t: np.ndarray) -> None:
         """New issues enter the hidden stock."""
         self.log(rows, t, Event.ARISE, Status.HIDDEN, self.actor_residents)
-        self.area_in[Status.HIDDEN] += float(np.sum(self.day + 1.0 - t))
+        area = float(np.sum(self.day + 1.0 - t))
+        self.area_in[Status.HIDDEN] += area
+        self.node_area[0] += area
 
     def log(self, rows: np.ndarray, t: np.ndarray, event: Event, to: Status,
             actor: int | np.ndarray) -> None:
         """Log a transition without changing state (e.g. ARISE, DISCOVER, TAKE_IN)."""
         self.event_counts[event] += len(rows)
         iss = self.issues
-        self.events.log(iss.issue_id[rows], t, event, iss.status[rows], to, actor)
+        self.events.log(iss.issue_id[rows], t, event, iss.status[rows], to, actor,
+                        iss.node[rows])
+
+    def node_of(self, rows: np.ndarray, status: Status) -> np.ndarray | int:
+        """The node that holds issues in ``status`` (platform and unit statuses: their own)."""
+        if Status.PLATFORM <= status <= Status.RULING:
+            return self.first_platform_node + self.issues.platform[rows]
+        if Status.SCREENING <= status <= Status.IN_SERVICE:
+            return self.first_unit_node + self.issues.unit[rows]
+        return int(status) if status < Status.CLOSED else -1
 
     def move(self, rows: np.ndarray, t: np.ndarray, event: Event, to: Status,
              actor: int | np.ndarray, next_time: float | np.ndarray = np.inf) -> None:
         """Log a transition and put the issues in status ``to`` from ``t`` until ``next_time``."""
         if len(rows) == 0:
             return
-        self.log(rows, t, event, to, actor)
         iss = self.issues
+        node = self.node_of(rows, to)
+        self.event_counts[event] += len(rows)
+        self.events.log(iss.issue_id[rows], t, event, iss.status[rows], to, actor,
+                        np.broadcast_to(node, len(rows)).astype(np.int16))
         left = self.day + 1.0 - t                  # t is an array aligned with rows
         self.area_out += np.bincount(iss.status[rows], weights=left, minlength=len(Status))
         self.area_in[to] += float(left.sum())
+        n = len(self.nodes)
+        old = iss.node[rows]
+        held = old >= 0                             # a reopened issue comes from no node
+        self.node_area -= np.bincount(old[held], weights=left[held], minlength=n)
+        if to < Status.CLOSED:
+            self.node_area += np.bincount(np.broadcast_to(node, len(rows)), weights=left,
+                                          minlength=n)
         iss.status[rows] = to
+        iss.node[rows] = node
         iss.entered[rows] = t
         iss.next_time[rows] = next_time
 
@@ -541,6 +593,12 @@ class GridModel(Model):
         self.stock_start = self.issues.count_by_status()
         self.area_in[:] = 0.0
         self.area_out[:] = 0.0
+        iss = self.issues
+        average = self.node_stock_start + self.node_area
+        self.node_stock_start = np.bincount(iss.node[iss.status < Status.CLOSED],
+                                            minlength=len(self.nodes))
+        self.node_daily.append((average, self.node_stock_start))
+        self.node_area[:] = 0.0
         self.event_counts[:] = 0
         self.flow = dict.fromkeys(self.flow, 0)
         every = self.scenario_spec.run.snapshot_every

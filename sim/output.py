@@ -12,6 +12,8 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import pandas as pd
 
 from sim.api import Results
 
-TABLES = ("issues", "events", "timeseries", "agents")
+TABLES = ("issues", "events", "timeseries", "agents", "nodes")
 
 
 def _json_safe(obj: Any) -> Any:
@@ -41,18 +43,15 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
     df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
 
 
-def write_results(res: Results, out: Path, charts: bool = True) -> Path:
-    """Write all tables, the summary and charts into ``out`` (replaced as a whole)."""
+@contextmanager
+def atomic_dir(out: Path) -> Iterator[Path]:
+    """A temporary sibling directory to write into; on success it replaces ``out`` in one
+    rename, on failure it is removed and ``out`` is left as it was."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        for name in TABLES:
-            write_table(getattr(res, name), tmp / f"{name}.parquet")
-        write_json(tmp / "summary.json", res.summary)
-        if charts:
-            from sim.charts import write_charts
-            write_charts(res, tmp / "charts")
+        yield tmp
         old = None
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -63,7 +62,27 @@ def write_results(res: Results, out: Path, charts: bool = True) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically (a temporary sibling, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_results(res: Results, out: Path, charts: bool = True) -> Path:
+    """Write all tables, the summary and charts into ``out`` (replaced as a whole)."""
+    with atomic_dir(out) as tmp:
+        for name in TABLES:
+            write_table(getattr(res, name), tmp / f"{name}.parquet")
+        write_json(tmp / "summary.json", res.summary)
+        if charts:
+            from sim.charts import write_charts
+            write_charts(res, tmp / "charts")
+    return Path(out)
 
 
 def read_results(out: Path) -> Results:

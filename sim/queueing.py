@@ -64,7 +64,9 @@ class ServerPools:
         start_w[order] = starts
         finish_w[order] = finishes
         self._spans.append((np.asarray(pool), start_w, finish_w))
-        return self.calendar.from_work(start_w), self.calendar.from_work(finish_w)
+        # never before the job is ready (the round trip through the working clock rounds)
+        start = np.maximum(ready, self.calendar.from_work(start_w))
+        return start, np.maximum(start, self.calendar.from_work(finish_w))
 
     @staticmethod
     def _take_temporary(servers: list[list[float]], r: float, s: float, h: float,

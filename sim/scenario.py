@@ -61,6 +61,11 @@ class Run(Section):
     start_weekday: int = F(0, "Weekday of day 0 (0 = Monday). Assumption.", ge=0, le=6)
     start_day_of_year: int = F(1, "Day of the year of day 0 (1 = 1 January). Assumption.", ge=1,
                                le=366)
+    slice_hours: float = F(24.0, "Numerical setting: the day's transitions are processed in "
+                           "time slices of this many hours. Within a slice an issue coming back "
+                           "to a queue (pass-back, reopening, escalation) joins it behind issues "
+                           "that arrived later in the same slice, so smaller slices are more "
+                           "exact and slower (docs/ODD.md §9). Assumption.", gt=0, le=24)
 
 
 class Calendar(Section):
@@ -126,6 +131,12 @@ class Residents(Section):
                                 "Assumption (0.5–3).", ge=0)
     trust_learning_rate: Prob = F(0.1, "Weight of one rating in the trust update (exponential "
                                   "smoothing). Assumption (0.02–0.3).")
+    surge_days: int = F(0, "Length in days of a demand surge (an overload pulse: a disaster, "
+                        "a campaign of complaints); 0 = none. Assumption; 0 in the baseline.",
+                        ge=0)
+    surge_start_day: int = F(0, "Day the surge starts. Assumption.", ge=0)
+    surge_factor: float = F(2.0, "Arrival rates during the surge, as a multiple of the usual. "
+                            "Assumption (1.5–3).", ge=1)
     verify_share: Prob = F(0.5, "Share of closures that the reporting resident verifies; an "
                            "unresolved closure that is verified is reopened. Assumption (0.2–0.9).")
     lateness_penalty: Prob = F(0.5, "Satisfaction lost by a resolved issue closed at twice its "
@@ -260,6 +271,13 @@ class Evaluation(Section):
     step: float = F(0.1, "Size of each adaptive move. Assumption (0.05–0.2).", gt=0)
     superficial_work: Prob = F(0.3, "Work a superficial closure takes, as a share of a real "
                                "one. Assumption (0.1–0.5).")
+    initial_effort: float = F(1.0, "Units' effort at the start: the behaviour they bring from "
+                              "the design before. Assumption: 1 (calibrated speed).", ge=0.5,
+                              le=1.5)
+    initial_readiness: float = F(1.0, "Units' readiness to pass back at the start (a multiple "
+                                 "of the calibrated rates). Assumption: 1.", ge=0, le=3)
+    initial_superficial: float = F(0.0, "Share of closures units make superficial at the "
+                                   "start. Assumption: 0.", ge=0, le=0.8)
 
 
 class Campaign(Section):

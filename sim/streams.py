@@ -21,6 +21,7 @@ MECHANISMS = (
     "mesa",        # Mesa's own generators (unused by the model's mechanisms)
     "staff",       # turnover and training of grid leaders
     "grievance",   # petitions and collective incidents
+    "surge",       # the extra issues of a demand surge
 )
 
 

@@ -80,6 +80,21 @@ def issues_frame(m: GridModel) -> pd.DataFrame:
     })
 
 
+def nodes_frame(m: GridModel) -> pd.DataFrame:
+    """A row per day and node (grid level, platform, unit): its day-average and end stock."""
+    days, n = len(m.node_daily), len(m.nodes)
+    if days == 0:
+        return pd.DataFrame({"day": [], "node": [], "stock_avg": [], "stock_end": []})
+    avg = np.array([a for a, _ in m.node_daily])
+    end = np.array([e for _, e in m.node_daily])
+    return pd.DataFrame({
+        "day": np.repeat(np.arange(days), n),
+        "node": pd.Categorical.from_codes(np.tile(np.arange(n), days), m.nodes),
+        "stock_avg": avg.ravel(),
+        "stock_end": end.ravel().astype(np.int64),
+    })
+
+
 def timeseries_frame(m: GridModel) -> pd.DataFrame:
     """A row per day, with the utilisation of each kind of unit added."""
     ts = pd.DataFrame(m.daily)

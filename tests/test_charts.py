@@ -47,16 +47,18 @@ def test_charts_without_closures_or_data(small_run: Results, tmp_path: Path) -> 
     open_only = iss[iss["status"] != "closed"].assign(closed_day=float("nan"))
     sparse = Results(issues=open_only, events=small_run.events.iloc[:0],
                      timeseries=small_run.timeseries.iloc[:5], agents=small_run.agents.iloc[:0],
-                     summary=small_run.summary)
+                     nodes=small_run.nodes.iloc[:0], summary=small_run.summary)
     _check_pngs(write_charts(sparse, tmp_path / "sparse"), tmp_path / "sparse", 3_000)
     empty = pd.DataFrame()
-    nothing = Results(issues=empty, events=empty, timeseries=empty, agents=empty, summary={})
+    nothing = Results(issues=empty, events=empty, timeseries=empty, agents=empty, nodes=empty,
+                      summary={})
     _check_pngs(write_charts(nothing, tmp_path / "empty"), tmp_path / "empty", 3_000)
 
 
 def test_outputs_doc_lists_every_column() -> None:
     res = run("small", days=30)
     doc = DOC.read_text(encoding="utf-8")
-    missing = [f"{table}.{col}" for table in ("issues", "events", "timeseries", "agents")
+    tables = ("issues", "events", "timeseries", "agents", "nodes")
+    missing = [f"{table}.{col}" for table in tables
                for col in getattr(res, table).columns if f"`{col}`" not in doc]
     assert not missing, f"docs/outputs.md does not mention: {missing}"

@@ -140,3 +140,44 @@ def test_heating_issues_follow_the_heating_season():
     rate_in = in_season.sum() / (74 + 365 - 318)
     rate_out = (~in_season).sum() / (318 - 74)
     assert 3.0 < rate_in / rate_out < 5.0
+
+
+def test_a_surge_adds_issues_in_its_window_only_and_keeps_the_usual_arrivals():
+    calm = small()
+    surge = small(**{"residents.surge_start_day": 40, "residents.surge_days": 20,
+                     "residents.surge_factor": 3.0})
+    made = [np.histogram(r.issues["created_day"], bins=[0, 40, 60, DAYS])[0]
+            for r in (calm, surge)]
+    assert made[0][0] == made[1][0] and made[0][2] == made[1][2]     # outside: the same
+    assert 2.5 < made[1][1] / made[0][1] < 3.5                          # inside: about 3×
+    # the usual arrivals are the same draws (common random numbers): same times and work
+    before = calm.issues[calm.issues["created_day"] < 40]
+    same = surge.issues[surge.issues["created_day"] < 40]
+    np.testing.assert_array_equal(before["work_hours"], same["work_hours"])
+
+
+def test_units_start_from_the_behaviour_they_bring():
+    res = small(**{"evaluation.adapt": True, "evaluation.initial_superficial": 0.5,
+                   "evaluation.initial_effort": 0.7})
+    first = res.timeseries.iloc[0]
+    assert first["unit_superficial_mean"] == pytest.approx(0.5)
+    assert first["unit_effort_mean"] == pytest.approx(0.7)
+    by_units = res.issues["settled_by"].isin(["department", "township"])
+    assert res.issues.loc[by_units, "superficial"].mean() > 0.25
+
+
+def test_events_of_an_issue_come_in_the_order_they_happened():
+    """Each issue's first event is its arising, and its time stamps never go back."""
+    ev = small().events
+    assert (ev.groupby("issue_id", sort=False)["event"].first() == "arise").all()
+    assert (ev.groupby("issue_id", sort=False)["time"].diff().dropna() >= 0).all()
+
+
+def test_time_slices_put_returns_in_their_place_in_the_queue():
+    """With fine slices an issue passed back waits at the platform as long as a fresh one
+    (Jackson); in one slice a day it waits behind the day's later arrivals."""
+    from sim.validate.queues import feedback_task
+
+    fine = feedback_task("feedback", warmup_days=0.2, days=1, seed=1)
+    coarse = feedback_task("feedback", warmup_days=0.2, days=1, seed=1, slice_hours=24.0)
+    assert fine["platform_time"] < 0.05 < coarse["platform_time"]     # hours per visit

@@ -23,7 +23,7 @@ def baseline_year():
 
 def test_same_seed_gives_identical_tables(small):
     again = run("small", days=90, seed=11)
-    for name in ("issues", "events", "timeseries", "agents"):
+    for name in ("issues", "events", "timeseries", "agents", "nodes"):
         pd.testing.assert_frame_equal(getattr(small, name), getattr(again, name))
     assert small.summary["metrics"] == again.summary["metrics"]
 

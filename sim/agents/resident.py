@@ -67,14 +67,20 @@ class Residents:
 
     # --- issues arise ------------------------------------------------------------------------
     def raise_issues(self, day: int) -> None:
-        """Issues arise (Poisson, per-capita rate by category) and start hidden."""
+        """Issues arise (Poisson, per-capita rate by category) and start hidden; during a surge
+        extra issues arise from a stream of their own, so the usual arrivals stay the same."""
+        surge = self.model.scenario_spec.residents
+        self._arise(day, self.model.streams["arrivals"], 1.0)
+        if surge.surge_start_day <= day < surge.surge_start_day + surge.surge_days:
+            self._arise(day, self.model.streams["surge"], surge.surge_factor - 1.0)
+
+    def _arise(self, day: int, rng: np.random.Generator, scale: float) -> None:
         m, sc = self.model, self.model.scenario_spec
-        rng = m.streams["arrivals"]
         # A Poisson total split over (resident, category) cells by their rates is the same as
         # independent Poisson counts per cell, and costs in proportion to the issues.
         cum_rate = self._cum_rate(day)
         total_rate = float(cum_rate[-1]) if len(cum_rate) else 0.0
-        n = rng.poisson(total_rate)
+        n = rng.poisson(total_rate * scale)
         cell = np.searchsorted(cum_rate, rng.random(n) * total_rate, side="right")
         cell = np.minimum(cell, len(cum_rate) - 1)
         who, cat = np.divmod(cell, len(self.cat_rate))
