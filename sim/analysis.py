@@ -14,7 +14,6 @@ baseline; with common random numbers it is usually far tighter than the two mean
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import pandas as pd
 from scipy.special import stdtrit
 
 from sim.experiment import BASELINE, Experiment, read_experiment, read_record
+from sim.output import write_text
 
 LEVEL = 0.95
 ID_COLUMNS = ["variant", "replication", "seed"]
@@ -205,13 +205,6 @@ def summary_text(exp: Experiment, table: pd.DataFrame) -> str:
             lines.append(f"    {labels.get(r.variant, r.variant):<{width}}  {text}")
     lines.append("  (± 95 % CI; * the paired difference's CI excludes 0)")
     return "\n".join(lines)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write a text file atomically."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def analyse(out_dir: str | Path, exp: Experiment | None = None,

@@ -6,6 +6,7 @@
     gridsim experiment run experiments/NAME.toml [--jobs N] [--out DIR]
     gridsim experiment compare results/NAME
     gridsim validate [--fast] [--jobs N] [--config FILE] [--out docs/validation.md]
+    gridsim reproduce results/NAME [--sample K] [--jobs N]
 
 Bad input gives one line naming the file and the key, exit status 2, and writes nothing.
 """
@@ -79,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--out", type=Path, help="output directory (default: results/NAME)")
     ec = exs.add_parser("compare", help="redo the comparison and charts from stored runs")
     ec.add_argument("dir", type=Path, help="an experiment's results directory, e.g. results/demo")
+    rp = sub.add_parser("reproduce", help="re-run an experiment's runs (all or a sample) and "
+                        "check their contents against its manifest.json")
+    rp.add_argument("dir", type=Path, help="an experiment's results directory, e.g. "
+                    "results/rulings")
+    rp.add_argument("--sample", type=_positive("--sample"),
+                    help="re-run only this many runs, chosen evenly through the manifest")
+    rp.add_argument("--jobs", type=_positive("--jobs"),
+                    help="worker processes (default all cores; 1 = in-process)")
     va = sub.add_parser("validate", help="check the model against queueing theory and field "
                         "patterns; write docs/validation.md (docs/validation.md)")
     va.add_argument("--fast", action="store_true",
@@ -92,6 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--render-only", action="store_true",
                     help="rewrite the document from its saved tables, without running")
     return p
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from sim.experiment import cpu_count
+    from sim.manifest import reproduce
+
+    if args.sample == 0:
+        raise ScenarioError("--sample", "--sample", "must be at least 1")
+    try:
+        report = reproduce(args.dir, sample=args.sample, jobs=args.jobs or cpu_count(),
+                           progress=True)
+    except KeyboardInterrupt:
+        print("gridsim: interrupted", file=sys.stderr)
+        return 130
+    for r in report:
+        verdict = "same" if r["match"] else f"DIFFERENT ({r['error'] or 'contents differ'})"
+        print(f"  {r['variant']:<24} r{r['replication']:<3} seed {r['seed']:<12} {verdict}")
+    bad = [r for r in report if not r["match"]]
+    print(f"{args.dir}: {len(report) - len(bad)} of {len(report)} runs reproduced exactly")
+    return 1 if bad else 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -231,8 +260,12 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             raise ScenarioError(str(out), "experiment.toml",
                                 "not found (run `gridsim experiment run FILE` first)")
         table = analyse(out)
+        from sim.experiment import load_experiment, plan
+        from sim.manifest import write_manifest
+        exp = load_experiment(out / "experiment.toml")
+        write_manifest(out, exp, plan(exp, out / "runs"))
     print(summary_text(read_experiment(out / "experiment.toml"), table))
-    print(f"\nwrote {out}/: comparison.md, comparison.csv, metrics.csv, charts/"
+    print(f"\nwrote {out}/: comparison.md, comparison.csv, metrics.csv, manifest.json, charts/"
           + (f"; runs in {out}/runs/" if args.action == "run" else ""))
     failed = read_failed(out)
     if failed:
@@ -244,7 +277,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "scenarios": cmd_scenarios, "params": cmd_params,
-               "experiment": cmd_experiment, "validate": cmd_validate}[args.command]
+               "experiment": cmd_experiment, "validate": cmd_validate,
+               "reproduce": cmd_reproduce}[args.command]
     try:
         return handler(args)
     except ScenarioError as err:

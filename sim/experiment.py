@@ -498,5 +498,7 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None, jobs: in
     results = _execute_all(todo, n_jobs or cpu_count(), progress)
     write_failed(runs_dir, [r for r in results if not r["ok"]])
     from sim.analysis import analyse
+    from sim.manifest import write_manifest
     analyse(out, exp)
+    write_manifest(out, exp, plan(exp, runs_dir))
     return out

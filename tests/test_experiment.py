@@ -266,3 +266,48 @@ def test_demo_file_is_valid() -> None:
     exp = ex.load_experiment(REPO / "experiments" / "demo.toml")
     assert exp.scenario == "small" and exp.replications == 3 and len(exp.variants) == 2
     assert len(ex.plan(exp, Path("runs"))) == 9
+
+
+# --- reproduction (manifest.json, gridsim reproduce) ----------------------------------------
+def test_manifest_names_what_the_results_depend_on(done: Path) -> None:
+    m = json.loads((done / "manifest.json").read_text(encoding="utf-8"))
+    for key in ("experiment_sha256", "git_commit", "lock_sha256", "packages", "python",
+                "platform", "root_seed"):
+        assert key in m
+    assert m["root_seed"] == 7 and m["runs_done"] == m["runs_planned"] == N_RUNS
+    assert all(re.fullmatch(r"[0-9a-f]{64}", r["sha256"]) for r in m["runs"])
+    # a hash of contents: the same series and metrics however the file was written
+    from sim.manifest import content_hash, run_hash
+    path = run_files(done)[0]
+    frame = pd.read_parquet(path)
+    assert run_hash(path) == content_hash(frame.copy(), ex.read_record(path)["metrics"])
+    assert run_hash(path) != content_hash(frame.assign(trust_mean=frame["trust_mean"] + 1e-12),
+                                          ex.read_record(path)["metrics"])
+
+
+def test_reproduce_matches_and_reports_a_difference(done: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(done, copy, ignore=shutil.ignore_patterns("runs"))   # as committed
+    assert cli(["reproduce", str(copy), "--sample", "2", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 2 runs reproduced exactly" in out
+    m = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    m["runs"][-1]["sha256"] = "0" * 64                  # as if the model had changed
+    (copy / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    assert cli(["reproduce", str(copy), "--sample", "2", "--jobs", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "DIFFERENT" in out and "1 of 2 runs reproduced exactly" in out
+
+
+def test_reproduce_bad_input(tmp_path: Path, done: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["reproduce", str(tmp_path / "nowhere")]) == 2
+    assert "manifest.json" in capsys.readouterr().err
+    copy = tmp_path / "edited"
+    shutil.copytree(done, copy, ignore=shutil.ignore_patterns("runs"))
+    with (copy / "experiment.toml").open("a", encoding="utf-8") as f:
+        f.write("\n# edited\n")
+    assert cli(["reproduce", str(copy), "--sample", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "experiment_sha256" in err

@@ -1,0 +1,133 @@
+"""Reproduction: an experiment's ``manifest.json``, and re-running its runs to compare.
+
+The manifest names everything a result depends on (experiment file, code, locked packages,
+platform, root seed) and holds a SHA-256 of each run's result *contents*: its kept daily series
+and its headline metrics, serialised canonically (column names, dtypes and values; metrics as
+sorted JSON), so the hash does not depend on Parquet's bytes or compression. ``reproduce``
+re-runs all or some runs from the stored ``experiment.toml`` and says, run by run, whether the
+contents match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.output import write_text
+
+MANIFEST = "manifest.json"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def content_hash(series: pd.DataFrame, metrics: dict[str, Any]) -> str:
+    """SHA-256 of a run's contents: its series (names, dtypes, values) and its metrics."""
+    h = hashlib.sha256()
+    for name in series.columns:
+        col = series[name].to_numpy()
+        h.update(f"{name}:{col.dtype.str}:{len(col)};".encode())
+        if col.dtype.kind in "biuf":
+            h.update(np.ascontiguousarray(col.astype(col.dtype.newbyteorder("<"))).tobytes())
+        else:
+            h.update(json.dumps([str(v) for v in col]).encode())
+    h.update(json.dumps(metrics, sort_keys=True, allow_nan=True).encode())
+    return h.hexdigest()
+
+
+def run_hash(path: Path) -> str:
+    """The content hash of a stored run file."""
+    from sim.experiment import read_record
+    return content_hash(pd.read_parquet(path), read_record(path)["metrics"])
+
+
+def file_hash(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def write_manifest(out: Path, exp: Any, specs: list[Any]) -> Path:
+    """``out/manifest.json`` for the finished runs of ``specs``."""
+    from sim.api import git_commit, package_versions
+    from sim.experiment import is_done, read_record
+    runs = []
+    for s in specs:
+        if not is_done(s):             # missing, or made from another scenario or series
+            continue
+        rec = read_record(s.path)
+        runs.append({"variant": s.variant, "replication": s.replication, "seed": s.seed,
+                     "sha256": run_hash(s.path), "git_commit": rec.get("git_commit")})
+    manifest = {
+        "experiment": Path(out).name,
+        "experiment_sha256": file_hash(out / "experiment.toml"),
+        "git_commit": git_commit(),
+        "lock_sha256": file_hash(ROOT / "requirements.lock"),
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "root_seed": exp.seed,
+        "runs_planned": len(specs),
+        "runs_done": len(runs),
+        "runs": runs,
+    }
+    path = Path(out) / MANIFEST
+    write_text(path, json.dumps(manifest, indent=1) + "\n")
+    return path
+
+
+def read_manifest(out: Path) -> dict[str, Any]:
+    from sim.scenario import ScenarioError
+    path = Path(out) / MANIFEST
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(str(path), "file", "not found (run the experiment first)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ScenarioError(str(path), "json", f"malformed ({err})") from None
+
+
+def sample_runs(runs: list[dict[str, Any]], k: int | None) -> list[dict[str, Any]]:
+    """All runs, or ``k`` of them chosen evenly through the list (deterministic)."""
+    if k is None or k >= len(runs):
+        return runs
+    idx = np.unique(np.linspace(0, len(runs) - 1, k).round().astype(int))
+    return [runs[i] for i in idx]
+
+
+def reproduce(out: Path, sample: int | None = None, jobs: int = 1,
+              progress: bool = False) -> list[dict[str, Any]]:
+    """Re-run all or ``sample`` runs of ``out`` and compare their contents with the manifest."""
+    from sim.experiment import _execute_all, load_experiment, plan
+    from sim.scenario import ScenarioError
+    out = Path(out)
+    manifest = read_manifest(out)
+    exp = load_experiment(out / "experiment.toml")
+    if manifest.get("experiment_sha256") != file_hash(out / "experiment.toml"):
+        raise ScenarioError(str(out / "experiment.toml"), "experiment_sha256",
+                            "differs from the manifest's (the file was edited)")
+    chosen = sample_runs(manifest["runs"], sample)
+    with tempfile.TemporaryDirectory(prefix="gridsim-reproduce-") as tmp:
+        by_key = {(s.variant, s.replication): s for s in plan(exp, Path(tmp))}
+        specs = []
+        for r in chosen:
+            spec = by_key.get((r["variant"], r["replication"]))
+            if spec is None or spec.seed != r["seed"]:
+                raise ScenarioError(str(out / MANIFEST), f"runs.{r['variant']}.r"
+                                    f"{r['replication']}", "not in the experiment's plan")
+            specs.append(spec)
+        status = {(s["variant"], s["replication"]): s for s in _execute_all(specs, jobs, progress)}
+        report = []
+        for r, spec in zip(chosen, specs, strict=True):
+            st = status[(spec.variant, spec.replication)]
+            new = run_hash(spec.path) if st["ok"] else None
+            report.append({"variant": spec.variant, "replication": spec.replication,
+                           "seed": spec.seed, "expected": r["sha256"], "got": new,
+                           "match": new == r["sha256"], "error": st.get("error")})
+    return report
