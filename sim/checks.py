@@ -108,18 +108,28 @@ def littles_law_nodes(events: pd.DataFrame, nodes: pd.DataFrame, first_day: int,
     return pd.DataFrame(rows).set_index("subsystem")
 
 
+def flow_through(iv: pd.DataFrame, inside: np.ndarray, a: float,
+                 b: float) -> tuple[int, float]:
+    """Entries into a subsystem during [a, b) and the time issues spent in it then (days).
+
+    ``inside`` marks the state intervals (:func:`state_intervals`) in the subsystem; an entry is
+    one whose predecessor (same issue) is outside it. Time is clipped to the window.
+    """
+    start, end = iv["start"].to_numpy(), iv["end"].to_numpy()
+    time_in = float(np.clip(np.minimum(end[inside], b) - np.maximum(start[inside], a), 0,
+                            None).sum())
+    same_issue = np.r_[False, iv["issue_id"].to_numpy()[1:] == iv["issue_id"].to_numpy()[:-1]]
+    prev_inside = np.r_[False, inside[:-1]] & same_issue
+    entries = int((inside & ~prev_inside & (start >= a) & (start < b)).sum())
+    return entries, time_in
+
+
 def _little(name: str, iv: pd.DataFrame, inside: np.ndarray, l_daily: float, first_day: int,
             last_day: int) -> dict[str, float | str]:
     """L (the model's own day averages) against λW (event time stamps) for one subsystem."""
     a, b = float(first_day), float(last_day + 1)
     length = b - a
-    s, e = iv["start"].to_numpy()[inside], iv["end"].to_numpy()[inside]
-    time_in = np.clip(np.minimum(e, b) - np.maximum(s, a), 0, None).sum()
-    # entries: intervals inside that start in the window and whose predecessor is outside
-    same_issue = np.r_[False, iv["issue_id"].to_numpy()[1:] == iv["issue_id"].to_numpy()[:-1]]
-    prev_inside = np.r_[False, inside[:-1]] & same_issue
-    start = iv["start"].to_numpy()
-    entries = int((inside & ~prev_inside & (start >= a) & (start < b)).sum())
+    entries, time_in = flow_through(iv, inside, a, b)
     lam = entries / length
     w = time_in / entries if entries else float("nan")
     l_integral = time_in / length

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from sim.api import prepare
-from sim.checks import littles_law_nodes, state_intervals
+from sim.checks import flow_through, littles_law_nodes, state_intervals
 from sim.model import GridModel
 from sim.scenario import load_scenario
+from sim.tables import nodes_frame
 from sim.validate.theory import MMc, jackson_rates
 
 Z95 = 1.959963984540054
@@ -107,16 +108,12 @@ def feedback_task(scenario: str, warmup_days: float, days: int, seed: int,
     model.run()
     iv = state_intervals(model.events.frame(model.nodes))
     a, b = warmup_days, model.day - 0.1
-    same = np.r_[False, iv["issue_id"].to_numpy()[1:] == iv["issue_id"].to_numpy()[:-1]]
-    start, end = iv["start"].to_numpy(), iv["end"].to_numpy()
-    held = np.clip(np.minimum(end, b) - np.maximum(start, a), 0, None)
     out: dict[str, float] = {}
     for node, states in NODES.items():
-        inside = iv["state"].isin(states).to_numpy()
-        entries = (inside & ~(np.r_[False, inside[:-1]] & same) & (start >= a) & (start < b))
+        entries, time_in = flow_through(iv, iv["state"].isin(states).to_numpy(), a, b)
         # time per visit by Little's law over the window: issues still there are counted
-        out[f"{node}_rate"] = float(entries.sum() / (b - a))
-        out[f"{node}_time"] = float(held[inside].sum() / entries.sum() * 24.0)
+        out[f"{node}_rate"] = entries / (b - a)
+        out[f"{node}_time"] = time_in / entries * 24.0
     rows = model.issues.all_rows()
     done = (rows["created"] >= a) & (rows["created"] < b) & ~np.isnan(rows["closed"])
     out["visits"] = float(rows["dispatches"][done].mean())
@@ -161,7 +158,6 @@ def little_task(scenario: str, seed: int, days: int | None) -> pd.DataFrame:
     """Little's law for every node of one run, over the days after its warm-up."""
     model = GridModel(prepare(scenario, seed=seed, days=days))
     model.run()
-    from sim.tables import nodes_frame
     warm = model.scenario_spec.run.warmup_days
     first = warm if warm < model.day else model.day // 4
     table = littles_law_nodes(model.events.frame(model.nodes), nodes_frame(model), first,
