@@ -34,7 +34,7 @@ lock:
 	"$$py" -m venv "$$tmp/venv"; \
 	"$$tmp/venv/bin/python" -m pip install -q $(LOCK_TOOLS); \
 	CUSTOM_COMPILE_COMMAND="make lock" "$$tmp/venv/bin/pip-compile" --quiet \
-	    --extra dev --generate-hashes --allow-unsafe --strip-extras \
+	    --extra dev --extra dask --generate-hashes --allow-unsafe --strip-extras \
 	    --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS) \
 	    -o requirements.lock pyproject.toml
 

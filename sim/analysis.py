@@ -23,6 +23,7 @@ from scipy.special import stdtrit
 
 from sim.experiment import BASELINE, Experiment, read_experiment, read_record
 from sim.output import write_text
+from sim.store import parse_run_name
 
 LEVEL = 0.95
 ID_COLUMNS = ["variant", "replication", "seed"]
@@ -32,40 +33,45 @@ ID_COLUMNS = ["variant", "replication", "seed"]
 # Loading stored runs
 
 
-def _run_files(runs_dir: Path, variants: list[str] | None,
-               replications: int | None) -> list[tuple[str, int, Path]]:
-    """(variant, replication, file) of the stored runs, in variant order then replication."""
+def _run_files(runs_dir: Path, variants: list[str] | None, replications: int | None
+               ) -> list[tuple[str, int | None, int, Path]]:
+    """(variant, point, replication, file) of the stored runs, in plan order: variant, then
+    design point, then replication."""
     found = []
     for path in Path(runs_dir).glob("*__r*.parquet"):
-        variant, _, rep = path.stem.rpartition("__r")
-        if not rep.isdigit() or (variants is not None and variant not in variants):
+        parsed = parse_run_name(path.stem)
+        if parsed is None or (variants is not None and parsed[0] not in variants):
             continue
-        if replications is not None and int(rep) >= replications:
+        if replications is not None and parsed[2] >= replications:
             continue
-        found.append((variant, int(rep), path))
+        found.append((*parsed, path))
     order = {v: i for i, v in enumerate(variants or sorted({f[0] for f in found}, key=lambda v:
                                                             (v != BASELINE, v)))}
-    return sorted(found, key=lambda f: (order[f[0]], f[1]))
+    return sorted(found, key=lambda f: (order[f[0]], -1 if f[1] is None else f[1], f[2]))
 
 
 def load_metrics(runs_dir: Path, variants: list[str] | None = None,
                  replications: int | None = None) -> pd.DataFrame:
-    """A row per stored run: variant, replication, seed, then every headline metric."""
+    """A row per stored run: variant, (point and the design's parameters,) replication, seed,
+    then every headline metric."""
     rows = []
-    for variant, rep, path in _run_files(runs_dir, variants, replications):
+    for variant, point, rep, path in _run_files(runs_dir, variants, replications):
         rec = read_record(path)
-        rows.append({"variant": variant, "replication": rep, "seed": rec["seed"],
+        design = {} if point is None else {"point": point, **rec.get("params", {})}
+        rows.append({"variant": variant, **design, "replication": rep, "seed": rec["seed"],
                      **rec["metrics"]})
     return pd.DataFrame(rows, columns=None if rows else ID_COLUMNS)
 
 
 def load_series(runs_dir: Path, variants: list[str] | None = None,
                 replications: int | None = None) -> pd.DataFrame:
-    """The kept daily series of every stored run: variant, replication, day, columns..."""
+    """The kept daily series of every stored run: variant, (point,) replication, day, ..."""
     frames = []
-    for variant, rep, path in _run_files(runs_dir, variants, replications):
+    for variant, point, rep, path in _run_files(runs_dir, variants, replications):
         df = pd.read_parquet(path)
         df.insert(0, "replication", rep)
+        if point is not None:
+            df.insert(0, "point", point)
         df.insert(0, "variant", variant)
         frames.append(df)
     if not frames:
@@ -100,9 +106,10 @@ def compare(metrics: pd.DataFrame, outcomes: list[str], baseline: str = BASELINE
     interval does not contain 0).
     """
     variants = list(dict.fromkeys(metrics["variant"]))
+    pairs = ["point", "replication"] if "point" in metrics else "replication"
     rows = []
     for outcome in outcomes:
-        wide = metrics.pivot(index="replication", columns="variant", values=outcome) \
+        wide = metrics.pivot(index=pairs, columns="variant", values=outcome) \
             if outcome in metrics and len(metrics) else pd.DataFrame()
         for variant in variants:
             col = wide[variant] if variant in wide else pd.Series(dtype=float)
@@ -161,13 +168,16 @@ def pm(value: float, ci: float, sign: bool = False) -> str:
 def comparison_markdown(exp: Experiment, table: pd.DataFrame, n_runs: int) -> str:
     """The comparison as a readable Markdown report."""
     labels = exp.labels
-    planned = len(exp.variant_names) * exp.replications
+    points = exp.design.size() if exp.design is not None else 1
+    planned = len(exp.variant_names) * points * exp.replications
     lines = [f"# {exp.title}", ""]
     if exp.question:
         lines += [f"> {exp.question}", ""]
     lines += ["| | |", "|---|---|", f"| scenario | `{exp.scenario}` |",
               f"| days | {exp.days} per run, metrics after a {exp.warmup_days}-day warm-up |",
-              f"| replications | {exp.replications} per variant |",
+              f"| replications | {exp.replications} per variant"
+              + (f" and design point ({points} {exp.design.method} points)" if exp.design
+                 else "") + " |",
               f"| seed | {exp.seed} (replication r of every variant runs with the same seed) |",
               f"| runs | {n_runs} of {planned} finished |", "",
               f"Mean ± half-width of the {LEVEL:.0%} confidence interval (Student t over "
@@ -193,7 +203,8 @@ def summary_text(exp: Experiment, table: pd.DataFrame) -> str:
     """A short plain-text summary of the comparison, for the terminal."""
     labels = exp.labels
     width = max(len(labels.get(v, v)) for v in table["variant"]) if len(table) else 10
-    lines = [f"{exp.title}: {len(exp.variant_names)} variants x {exp.replications} "
+    points = f" x {exp.design.size()} {exp.design.method} points" if exp.design else ""
+    lines = [f"{exp.title}: {len(exp.variant_names)} variants{points} x {exp.replications} "
              f"replications, {exp.days} days (warm-up {exp.warmup_days}), seed {exp.seed}"]
     for outcome, part in table.groupby("outcome", sort=False):
         lines.append(f"  {outcome} ({metric_unit(outcome)})")
@@ -225,5 +236,7 @@ def analyse(out_dir: str | Path, exp: Experiment | None = None,
     write_text(out / "comparison.md", comparison_markdown(exp, table, len(metrics)))
     if charts:
         from sim.experiment_charts import write_charts
-        write_charts(out / "charts", exp, table, load_series(out / "runs", **keep))
+        # a design's runs differ by parameters: a daily band over them says little
+        series = load_series(out / "runs", **keep) if exp.design is None else None
+        write_charts(out / "charts", exp, table, series)
     return table

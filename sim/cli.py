@@ -3,8 +3,10 @@
     gridsim run [SCENARIO] [--days N] [--seed S] [--set section.key=value ...] [--out DIR]
     gridsim scenarios
     gridsim params [--write docs/parameters.md]
-    gridsim experiment run experiments/NAME.toml [--jobs N] [--out DIR]
+    gridsim experiment run experiments/NAME.toml [--jobs N | --dask-workers N |
+                           --scheduler tcp://HOST:PORT] [--keep issues] [--out DIR]
     gridsim experiment compare results/NAME
+    gridsim analyze results/NAME [--target W]
     gridsim validate [--fast] [--jobs N] [--config FILE] [--out docs/validation.md]
     gridsim reproduce results/NAME [--sample K] [--jobs N]
 
@@ -78,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="worker processes (default: the file's jobs, else all cores; 0 = all "
                          "cores; 1 = in-process)")
     er.add_argument("--out", type=Path, help="output directory (default: results/NAME)")
+    er.add_argument("--keep", action="append", default=[], choices=["issues"],
+                    help="also keep this per-run table (runs/issues/RUN.parquet; large)")
+    er.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                    help="run on the Dask cluster at this scheduler address (needs "
+                         "gridsim[dask]; workers need gridsim installed)")
+    er.add_argument("--dask-workers", type=_positive("--dask-workers"), metavar="N",
+                    help="start a local Dask cluster of N worker processes and run on it")
     ec = exs.add_parser("compare", help="redo the comparison and charts from stored runs")
     ec.add_argument("dir", type=Path, help="an experiment's results directory, e.g. results/demo")
     rp = sub.add_parser("reproduce", help="re-run an experiment's runs (all or a sample) and "
@@ -88,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="re-run only this many runs, chosen evenly through the manifest")
     rp.add_argument("--jobs", type=_positive("--jobs"),
                     help="worker processes (default all cores; 1 = in-process)")
+    an = sub.add_parser("analyze", help="sensitivity (Sobol', Morris) and replication "
+                        "adequacy of an experiment's stored runs (experiments/README.md)")
+    an.add_argument("dir", type=Path, help="an experiment's results directory, e.g. "
+                    "results/sensitivity")
+    an.add_argument("--target", type=float, default=0.05, metavar="W",
+                    help="target half-width of the 95 %% CI, relative to the mean, for the "
+                    "replications needed (default 0.05)")
     va = sub.add_parser("validate", help="check the model against queueing theory and field "
                         "patterns; write docs/validation.md (docs/validation.md)")
     va.add_argument("--fast", action="store_true",
@@ -117,7 +133,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return 130
     for r in report:
         verdict = "same" if r["match"] else f"DIFFERENT ({r['error'] or 'contents differ'})"
-        print(f"  {r['variant']:<24} r{r['replication']:<3} seed {r['seed']:<12} {verdict}")
+        print(f"  {r['run']:<32} seed {r['seed']:<12} {verdict}")
     bad = [r for r in report if not r["match"]]
     print(f"{args.dir}: {len(report) - len(bad)} of {len(report)} runs reproduced exactly")
     return 1 if bad else 0
@@ -241,44 +257,74 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from sim.analysis import analyse, summary_text
-    from sim.experiment import read_experiment, read_failed, run_experiment
+    from sim.experiment import (
+        load_experiment,
+        plan,
+        read_experiment,
+        run_experiment,
+        write_tables,
+    )
+    from sim.manifest import write_manifest
 
     if args.action == "run":
+        if args.scheduler is not None and args.dask_workers is not None:
+            raise ScenarioError("--scheduler", "--dask-workers", "give one of them, not both")
         try:
-            out = run_experiment(args.file, out_dir=args.out, jobs=args.jobs)
-        except KeyboardInterrupt:
-            print("gridsim: interrupted; finished runs are kept, run the same command to resume",
-                  file=sys.stderr)
+            sweep = run_experiment(args.file, out_dir=args.out, jobs=args.jobs,
+                                   keep=args.keep, scheduler=args.scheduler,
+                                   dask_workers=args.dask_workers)
+        except KeyboardInterrupt as err:
+            sweep = getattr(err, "sweep", None)
+            counts = f" ({sweep.text()})" if sweep is not None else ""
+            print(f"gridsim: interrupted{counts}; finished runs are kept, run the same command "
+                  "to resume", file=sys.stderr)
             return 130
+        out = sweep.out
+        import pandas as pd
         table = pd.read_csv(out / "comparison.csv")
     else:
         out = args.dir
         if not (out / "experiment.toml").is_file():
             raise ScenarioError(str(out), "experiment.toml",
                                 "not found (run `gridsim experiment run FILE` first)")
-        table = analyse(out)
-        from sim.experiment import load_experiment, plan
-        from sim.manifest import write_manifest
+        if not any((out / "runs").glob("*__r*.parquet")):
+            raise ScenarioError(str(out / "runs"), "runs", "no stored runs (they are not in "
+                                "git): run `gridsim experiment run` to make them")
         exp = load_experiment(out / "experiment.toml")
-        write_manifest(out, exp, plan(exp, out / "runs"))
+        specs = plan(exp, out / "runs")
+        table = analyse(out, exp)
+        write_tables(out, exp, specs)
+        write_manifest(out, exp, specs)
     print(summary_text(read_experiment(out / "experiment.toml"), table))
-    print(f"\nwrote {out}/: comparison.md, comparison.csv, metrics.csv, manifest.json, charts/"
-          + (f"; runs in {out}/runs/" if args.action == "run" else ""))
-    failed = read_failed(out)
-    if failed:
-        print(f"gridsim: {len(failed)} run(s) failed, see {out}/runs/failed.json; run "
-              "`gridsim experiment run` again to retry them", file=sys.stderr)
-    return 1 if failed and args.action == "run" else 0
+    print(f"\nwrote {out}/: comparison.md, comparison.csv, metrics.csv, runs.csv, manifest.json, "
+          "charts/" + (f"; runs in {out}/runs/" if args.action == "run" else ""))
+    if args.action == "run":
+        print(sweep.text())
+        if sweep.failed or sweep.not_run:
+            print(f"gridsim: {sweep.failed} run(s) failed (errors in {out}/runs.csv, tracebacks "
+                  f"in {out}/runs/*.failed.json); run `gridsim experiment run` again to retry "
+                  "them", file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from sim.sensitivity import analyze
+
+    if not args.target > 0:
+        raise ScenarioError("--target", "--target", "must be positive")
+    written = analyze(args.dir, target=args.target)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "scenarios": cmd_scenarios, "params": cmd_params,
                "experiment": cmd_experiment, "validate": cmd_validate,
-               "reproduce": cmd_reproduce}[args.command]
+               "reproduce": cmd_reproduce, "analyze": cmd_analyze}[args.command]
     try:
         return handler(args)
     except ScenarioError as err:

@@ -1,22 +1,23 @@
-"""Experiments: several policy variants of one scenario, replicated, run in parallel and stored.
+"""Experiments: policy variants and designed sweeps of one scenario, replicated, run and stored.
 
 The pipeline is a chain of small functions, each usable on its own:
 
     load_experiment(path)        TOML file -> validated :class:`Experiment` (bad input: one-line
                                  :class:`~sim.scenario.ScenarioError`, nothing run or written)
-    plan(exp, runs_dir)          -> a :class:`RunSpec` per variant x replication, baseline first
-    execute(spec)                one run: simulate, then store it atomically; never raises
-    run_experiment(path, ...)    plan, skip finished runs (resume), execute the rest in a process
-                                 pool, record failures, then analyse (``sim.analysis``)
+    plan(exp, runs_dir)          -> a :class:`RunSpec` per variant x design point x replication,
+                                 baseline first, in a fixed order
+    perform(spec)                one run, in a worker: simulate and encode; never raises
+    run_experiment(path, ...)    plan, skip finished runs (resume), perform the rest on an
+                                 executor (``sim.executors``), store each as it arrives
+                                 (``sim.store``), then analyse (``sim.analysis``)
 
-Replication ``r`` of every variant runs with the same seed (:func:`replication_seed`), so the
-variants see the same arrivals (common random numbers) and can be compared pairwise.
+Seeds (:func:`run_seed`): by default replication ``r`` of every variant and design point runs
+with the same seed, so they all see the same arrivals (common random numbers) and can be
+compared pairwise; ``seeds = "independent"`` gives each (point, replication) its own.
 
-A run is stored as ONE Parquet file ``runs/<variant>__r<rep>.parquet``: the kept daily series
-(``day`` plus the experiment's ``series`` columns) as the table, and the run's record (variant,
-replication, seed, overrides, headline metrics, resolved scenario, versions, ...) as JSON under
-the key ``gridsim.run`` of the file's key-value metadata (:func:`read_record`). A file exists
-only once its run has finished, so it is also the resume marker. See ``experiments/README.md``.
+Runs are stored one file each (``sim.store``, ``experiments/README.md``); the files are the
+resume markers, and the tables are built from them in plan order, so the results do not depend
+on the executor or the number of processes.
 """
 
 from __future__ import annotations
@@ -28,33 +29,29 @@ import json
 import os
 import re
 import shutil
-import signal
 import sys
-import threading
 import time
 import tomllib
 import traceback
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from sim import store
+from sim.design import Design, points, warn_design
 from sim.scenario import ScenarioError, resolve, resolved_dict, scenario_names
+from sim.store import read_record, write_run  # noqa: F401  (part of this module's API)
 
 BASELINE = "baseline"
-RECORD_KEY = b"gridsim.run"
 RECORD_SCHEMA = 1
 RESERVED = ("run.days", "run.seed", "run.warmup_days")   # set by the experiment itself
-NAME_RE = re.compile(r"^[a-z0-9_]+$")
+NAME_RE = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$")      # no "__": it separates run names
+KEEP = ("issues",)                                        # tables `--keep` may add per run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,8 +90,10 @@ class Experiment(_Strict):
     jobs: int | None = Field(default=None, ge=0)
     outcomes: list[str] = Field(min_length=1)
     series: list[str] = Field(default_factory=list)
+    seeds: Literal["common", "independent"] = "common"
     baseline: Baseline = Field(default_factory=Baseline)
     variants: list[Variant] = Field(default_factory=list)
+    design: Design | None = None
 
     _source: str = PrivateAttr("")          # the file, as the user named it
     _scenario_ref: str = PrivateAttr("")    # scenario name or absolute path (once checked)
@@ -120,11 +119,24 @@ class Experiment(_Strict):
         return {BASELINE: self.baseline.label,
                 **{v.name: v.label or v.name for v in self.variants}}
 
-    def overrides(self, variant: str) -> dict[str, Any]:
-        """Overrides of a variant: the baseline's, then its own, then the run settings."""
+    @property
+    def parameters(self) -> list[str]:
+        """The design's parameters (none without a design)."""
+        return self.design.names if self.design is not None else []
+
+    def variant_overrides(self, variant: str) -> dict[str, Any]:
+        """A variant's settings: the baseline's overrides, then its own."""
         own = {} if variant == BASELINE else \
             next(v.overrides for v in self.variants if v.name == variant)
-        return {**self.baseline.overrides, **own, "run.warmup_days": self.warmup_days}
+        return {**self.baseline.overrides, **own}
+
+    def overrides(self, variant: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Overrides of a run: the baseline's, the design point's, the variant's own, then the
+        run settings."""
+        own = {} if variant == BASELINE else \
+            next(v.overrides for v in self.variants if v.name == variant)
+        return {**self.baseline.overrides, **(params or {}), **own,
+                "run.warmup_days": self.warmup_days}
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -136,6 +148,18 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
             out.update(_flatten(value, dotted + "."))
         else:
             out[dotted] = value
+    return out
+
+
+def _flatten_parameters(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Design parameters written as nested tables (``residents.report_rate = {...}`` unquoted)
+    -> dotted names; a table with ``min``, ``max`` or ``values`` is a parameter."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and not {"min", "max", "values"} & set(value):
+            out.update(_flatten_parameters(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
     return out
 
 
@@ -156,16 +180,28 @@ def read_experiment(path: str | Path) -> Experiment:
         raise ScenarioError(source, "file", f"cannot read ({reason})") from None
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(source, "toml", f"malformed TOML ({err})") from None
+    design = data.get("design") if isinstance(data, dict) else None
+    if isinstance(design, dict) and isinstance(design.get("parameters"), dict):
+        design["parameters"] = _flatten_parameters(design["parameters"])
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as err:
         e = err.errors()[0]
         msg = {"extra_forbidden": "unknown key", "missing": "missing"}.get(e["type"], e["msg"])
-        raise ScenarioError(source, _loc(e["loc"]), msg) from None
+        loc = tuple(e["loc"])
+        if e["type"] == "value_error":   # our validators say "key: message"
+            msg = msg.removeprefix("Value error, ")
+            key, sep, rest = msg.partition(": ")
+            if sep and re.fullmatch(r"[\w.]+", key):
+                loc, msg = (*loc, key), rest
+        raise ScenarioError(source, _loc(loc), msg) from None
     exp._source = source
     exp.baseline.overrides = _flatten(exp.baseline.overrides)
     for v in exp.variants:
         v.overrides = _flatten(v.overrides)
+    if exp.design is not None:
+        exp.design.parameters = {k.replace("__", "."): p
+                                 for k, p in exp.design.parameters.items()}
     return exp
 
 
@@ -245,7 +281,38 @@ def check_experiment(exp: Experiment) -> Experiment:
     base = {**run_keys, **exp.baseline.overrides}
     for i, v in enumerate(exp.variants):
         _check_overrides(exp, f"variants[{i}].set", v.overrides, base)
+    if exp.design is not None:
+        _check_design(exp, base)
     return exp
+
+
+def _check_design(exp: Experiment, base: dict[str, Any]) -> None:
+    """Each design parameter is a scenario parameter, settable at its extremes or values, and
+    not also set by a variant (which would override the design)."""
+    design = exp.design
+    assert design is not None
+    for i, v in enumerate(exp.variants):
+        for name in design.names:
+            if name in v.overrides:
+                raise ScenarioError(exp.source, f"variants[{i}].set.{name}",
+                                    "also a design parameter: the variant would override it")
+    for name, p in design.parameters.items():
+        values = p.values if p.values is not None else [p.min, p.max]
+        if p.values is None and _is_integer(exp, name):
+            values = [round(p.min or 0), round(p.max or 0)]
+        for value in values:
+            _check_overrides(exp, "design.parameters", {name: value}, base)
+    warn_design(design, exp.source)
+
+
+def _is_integer(exp: Experiment, dotted: str) -> bool:
+    """The scenario's default for ``dotted`` is an integer (so sampled values are rounded)."""
+    node: Any = resolved_dict(resolve(exp.scenario_ref))
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return isinstance(node, int) and not isinstance(node, bool)
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -263,24 +330,41 @@ def replication_seed(root: int, replication: int) -> int:
     return int(state[0])
 
 
+def run_seed(root: int, replication: int, cell: int | None = None) -> int:
+    """A run's seed: by replication (``cell`` None, common random numbers), or by the run's
+    cell (design point, else variant index) and replication (independent streams)."""
+    if cell is None:
+        return replication_seed(root, replication)
+    state = np.random.SeedSequence([root, cell, replication]).generate_state(1, dtype=np.uint32)
+    return int(state[0])
+
+
 @dataclass(frozen=True)
 class RunSpec:
-    """Everything one run needs; picklable, so it can go to a worker process."""
+    """Everything one run needs; picklable, so it can go to a worker process or a cluster."""
 
     experiment: str
     variant: str
+    point: int | None                  # design point, None without a design
     replication: int
     seed: int
     scenario: str                      # a scenario name or an absolute path
     days: int
-    overrides: dict[str, Any] = field(hash=False)
+    overrides: dict[str, Any] = field(hash=False)          # everything the run sets
+    params: dict[str, Any] = field(hash=False)             # the design point's values
+    variant_overrides: dict[str, Any] = field(hash=False)  # the variant's settings
     series: tuple[str, ...]
+    keep: tuple[str, ...]              # extra tables kept per run (``--keep``)
     path: Path                         # the run's Parquet file
     fingerprint: str                   # hash of the resolved scenario and the kept series
 
+    @property
+    def name(self) -> str:
+        return store.run_name(self.variant, self.point, self.replication)
 
-def run_path(runs_dir: Path, variant: str, replication: int) -> Path:
-    return Path(runs_dir) / f"{variant}__r{replication}.parquet"
+
+def run_path(runs_dir: Path, variant: str, replication: int, point: int | None = None) -> Path:
+    return Path(runs_dir) / f"{store.run_name(variant, point, replication)}.parquet"
 
 
 def fingerprint(scenario: str, days: int, seed: int, overrides: dict[str, Any],
@@ -291,23 +375,49 @@ def fingerprint(scenario: str, days: int, seed: int, overrides: dict[str, Any],
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def plan(exp: Experiment, runs_dir: Path) -> list[RunSpec]:
-    """A spec per variant (baseline first) and replication, in a fixed order."""
+def design_points(exp: Experiment) -> pd.DataFrame | None:
+    """The design's points (``sim.design.points``), or None without a design."""
+    if exp.design is None:
+        return None
+    integer = {name: _is_integer(exp, name) for name in exp.design.names}
+    return points(exp.design, exp.seed, integer)
+
+
+def _py(value: Any) -> Any:
+    """numpy scalars -> Python ones (JSON, TOML-like overrides)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def plan(exp: Experiment, runs_dir: Path, keep: Iterable[str] = ()) -> list[RunSpec]:
+    """A spec per variant (baseline first), design point and replication, in a fixed order."""
+    pts = design_points(exp)
+    cells: list[tuple[int | None, dict[str, Any]]] = [(None, {})] if pts is None else \
+        [(i, {k: _py(v) for k, v in row.items()})
+         for i, row in enumerate(pts.to_dict("records"))]
     specs = []
-    for variant in exp.variant_names:
-        ov = exp.overrides(variant)
-        for r in range(exp.replications):
-            seed = replication_seed(exp.seed, r)
-            specs.append(RunSpec(
-                experiment=exp.name, variant=variant, replication=r, seed=seed,
-                scenario=exp.scenario_ref, days=exp.days, overrides=ov,
-                series=tuple(exp.series), path=run_path(runs_dir, variant, r),
-                fingerprint=fingerprint(exp.scenario_ref, exp.days, seed, ov, exp.series)))
+    for v_index, variant in enumerate(exp.variant_names):
+        for point, params in cells:
+            ov = exp.overrides(variant, params)
+            for r in range(exp.replications):
+                cell = None if exp.seeds == "common" else \
+                    (point if point is not None else v_index)
+                seed = run_seed(exp.seed, r, cell)
+                try:
+                    fp = fingerprint(exp.scenario_ref, exp.days, seed, ov, exp.series)
+                except ScenarioError as err:      # a sampled combination the model refuses
+                    raise ScenarioError(exp.source, f"design point {point}",
+                                        f"{err.key}: {err.message}") from None
+                specs.append(RunSpec(
+                    experiment=exp.name, variant=variant, point=point, replication=r,
+                    seed=seed, scenario=exp.scenario_ref, days=exp.days, overrides=ov,
+                    params=params, variant_overrides=exp.variant_overrides(variant),
+                    series=tuple(exp.series), keep=tuple(keep),
+                    path=run_path(runs_dir, variant, r, point), fingerprint=fp))
     return specs
 
 
 # ---------------------------------------------------------------------------------------------
-# One run: simulate, store
+# One run: simulate (in a worker), store (in the driver)
 
 
 def simulate(spec: RunSpec) -> Any:
@@ -317,57 +427,74 @@ def simulate(spec: RunSpec) -> Any:
                record_events=False)
 
 
-def write_run(path: Path, frame: pd.DataFrame, record: dict[str, Any]) -> None:
-    """Write a run's table with its record in the metadata, atomically (tmp + os.replace)."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    meta = {**(table.schema.metadata or {}), RECORD_KEY: json.dumps(record).encode()}
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        pq.write_table(table.replace_schema_metadata(meta), tmp, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def perform(spec: RunSpec) -> dict[str, Any]:
+    """Simulate one run and encode its files; an exception becomes an error, never raised.
 
-
-def read_record(path: Path) -> dict[str, Any]:
-    """The record (variant, replication, seed, metrics, ...) stored with a run."""
-    return json.loads(pq.read_schema(path).metadata[RECORD_KEY])
-
-
-def is_done(spec: RunSpec) -> bool:
-    """The run's file exists and was made from the same resolved scenario and series."""
-    try:
-        return read_record(spec.path).get("fingerprint") == spec.fingerprint
-    except (OSError, KeyError, TypeError, ValueError, pa.ArrowException):
-        return False
-
-
-def execute(spec: RunSpec) -> dict[str, Any]:
-    """Simulate and store one run. Returns its status; an exception becomes an error line."""
-    status = {"variant": spec.variant, "replication": spec.replication, "seed": spec.seed}
+    Returns ``ok``, ``seconds`` and either ``files`` (name -> bytes: the run file, and the
+    kept tables) or ``error`` (one line) and ``traceback``. Workers return bytes rather than
+    write, so that a cluster needs no file system shared with the driver.
+    """
     t0 = time.perf_counter()
     try:
         res = simulate(spec)
         s = res.summary
+        seconds = round(time.perf_counter() - t0, 3)
         record = {
-            "schema": RECORD_SCHEMA, **status, "experiment": spec.experiment,
-            "scenario": spec.scenario, "days": s["days"], "warmup_days": s["warmup_days"],
-            "overrides": spec.overrides, "fingerprint": spec.fingerprint,
-            "metrics": s["metrics"], "resolved_scenario": s["resolved_scenario"],
-            "versions": s["versions"], "python": s["python"], "git_commit": s["git_commit"],
-            "seconds": round(time.perf_counter() - t0, 3),
+            "schema": RECORD_SCHEMA, "variant": spec.variant, "replication": spec.replication,
+            "seed": spec.seed, **({} if spec.point is None else {"point": spec.point}),
+            "params": spec.params, "experiment": spec.experiment, "scenario": spec.scenario,
+            "days": s["days"], "warmup_days": s["warmup_days"], "overrides": spec.overrides,
+            "fingerprint": spec.fingerprint, "metrics": s["metrics"],
+            "resolved_scenario": s["resolved_scenario"], "versions": s["versions"],
+            "python": s["python"], "git_commit": s["git_commit"], "seconds": seconds,
         }
-        write_run(spec.path, res.timeseries[["day", *spec.series]], record)
+        files = {"run": store.encode_table(res.timeseries[["day", *spec.series]], record)}
+        for name in spec.keep:
+            files[name] = store.encode_table(getattr(res, name))
     except Exception as err:  # a failed run is recorded; the others go on
-        return {**status, "ok": False, "error": error_line(err),
-                "traceback": traceback.format_exc()}
-    return {**status, "ok": True}
+        return {"ok": False, "seconds": round(time.perf_counter() - t0, 3),
+                "error": error_line(err), "traceback": traceback.format_exc()}
+    return {"ok": True, "seconds": seconds, "files": files}
+
+
+def execute(spec: RunSpec) -> dict[str, Any]:
+    """Perform and store one run, in this process."""
+    result = perform(spec)
+    save(spec, result)
+    return result
+
+
+def save(spec: RunSpec, result: dict[str, Any]) -> None:
+    """Store a run's result: its files (atomically), or its failure record."""
+    if result["ok"]:
+        files = result["files"]
+        for name, data in files.items():
+            if name != "run":
+                path = store.issues_path(spec.path) if name == "issues" else spec.path
+                path.parent.mkdir(parents=True, exist_ok=True)
+                store.write_bytes(path, data)
+        store.write_bytes(spec.path, files["run"])    # last: the run file marks it done
+        store.failure_path(spec.path).unlink(missing_ok=True)
+    else:
+        store.write_failure(spec.path, {
+            "variant": spec.variant, "point": spec.point, "replication": spec.replication,
+            "seed": spec.seed, "seconds": result["seconds"], "error": result["error"],
+            "traceback": result["traceback"]})
 
 
 def error_line(err: BaseException) -> str:
     """``Type: first line of the message``."""
     lines = str(err).strip().splitlines()
     return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+
+
+def is_done(spec: RunSpec) -> bool:
+    """The run's file exists, was made from the same resolved scenario and series, and the
+    tables to keep are there."""
+    rec = store.try_record(spec.path)
+    if rec is None or rec.get("fingerprint") != spec.fingerprint:
+        return False
+    return all(store.issues_path(spec.path).is_file() for _ in spec.keep)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,96 +508,67 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-@contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore Ctrl-C while worker processes start, so that they inherit ignoring it: the main
-    process alone handles it, and stops them (:func:`_stop`)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+@dataclass
+class Sweep:
+    """What a call of :func:`run_experiment` did: counts of runs by outcome."""
+
+    out: Path
+    planned: int = 0
+    skipped: int = 0            # already stored, not run again
+    done: int = 0               # finished in this call
+    failed: int = 0             # raised in this call (see runs.csv and runs/*.failed.json)
+    interrupted: bool = False
+
+    @property
+    def not_run(self) -> int:
+        return self.planned - self.skipped - self.done - self.failed
+
+    def text(self) -> str:
+        return (f"runs: {self.planned} planned, {self.skipped} already stored, {self.done} "
+                f"done, {self.failed} failed, {self.not_run} not run")
+
+
+def _lost(spec: RunSpec, err: BaseException) -> dict[str, Any]:
+    """The result reported when a worker process or a cluster worker dies during a run."""
+    return {"ok": False, "seconds": None, "error": f"worker lost: {error_line(err)}",
+            "traceback": "".join(traceback.format_exception(err))}
+
+
+def results_of(specs: list[RunSpec], jobs: int = 1, scheduler: str | None = None,
+               dask_workers: int | None = None) -> Any:
+    """(spec, result) pairs of ``perform`` over ``specs``, from the chosen executor."""
+    from sim import executors
+    if scheduler is not None or dask_workers is not None:
+        return executors.dask(perform, specs, scheduler, dask_workers, _lost)
+    if jobs > 1 and len(specs) > 1:
+        return executors.processes(perform, specs, min(jobs, len(specs)), _lost)
+    return executors.serial(perform, specs)
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not (enabled and total and sys.stderr.isatty()):
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, unit="run", leave=False, dynamic_ncols=True)
+
+
+def execute_all(specs: list[RunSpec], sweep: Sweep, jobs: int = 1, scheduler: str | None = None,
+                dask_workers: int | None = None, progress: bool = False) -> None:
+    """Perform ``specs`` on an executor and store each result as it arrives."""
+    bar = _progress(len(specs), progress)
     try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Cancel pending runs and terminate the workers at once (runs in progress are lost)."""
-    terminate = getattr(pool, "terminate_workers", None)     # Python >= 3.14
-    if terminate is not None:
-        terminate()
-        return
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in procs:
-        proc.terminate()
-
-
-def _failure(spec: RunSpec, err: BaseException) -> dict[str, Any]:
-    return {"variant": spec.variant, "replication": spec.replication, "seed": spec.seed,
-            "ok": False, "error": error_line(err)}
-
-
-def _in_pool(specs: list[RunSpec], jobs: int, tick: Any) -> list[dict[str, Any]]:
-    """Execute specs in ``jobs`` fresh (spawned) worker processes, in any order."""
-    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"))
-    results = []
-    try:
-        with _sigint_ignored():            # workers start at the first submit
-            futures = {pool.submit(execute, s): s for s in specs}
-        for fut in as_completed(futures):
-            try:
-                results.append(fut.result())
-            except Exception as err:  # the worker process itself died
-                results.append(_failure(futures[fut], err))
-            tick()
-    except BaseException:      # Ctrl-C: stop the workers, keep the finished runs
-        _stop(pool)
-        raise
-    pool.shutdown()
-    return results
-
-
-def _execute_all(specs: list[RunSpec], jobs: int, progress: bool) -> list[dict[str, Any]]:
-    """Execute specs in-process (jobs 1) or in a pool of ``jobs`` processes."""
-    bar = None
-    if progress and specs and sys.stderr.isatty():
-        from tqdm import tqdm
-        bar = tqdm(total=len(specs), unit="run", leave=False)
-
-    def tick() -> None:
-        if bar is not None:
-            bar.update(1)
-
-    try:
-        if jobs > 1 and len(specs) > 1:
-            return _in_pool(specs, min(jobs, len(specs)), tick)
-        results = []
-        for spec in specs:
-            results.append(execute(spec))
-            tick()
-        return results
+        for spec, result in results_of(specs, jobs, scheduler, dask_workers):
+            save(spec, result)
+            if result["ok"]:
+                sweep.done += 1
+            else:
+                sweep.failed += 1
+            if bar is not None:
+                bar.set_postfix(failed=sweep.failed, refresh=False)
+                bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-
-
-def write_failed(runs_dir: Path, failed: list[dict[str, Any]]) -> None:
-    """``runs/failed.json``: the runs that raised (removed when none did)."""
-    path = runs_dir / "failed.json"
-    if not failed:
-        path.unlink(missing_ok=True)
-        return
-    failed = sorted(failed, key=lambda f: (f["variant"], f["replication"]))
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(failed, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def read_failed(out_dir: Path) -> list[dict[str, Any]]:
-    path = Path(out_dir) / "runs" / "failed.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
@@ -479,26 +577,64 @@ def _copy_atomic(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
+def write_tables(out: Path, exp: Experiment, specs: list[RunSpec]) -> None:
+    """``runs.csv`` and, for a design, ``design.csv`` (a row per point)."""
+    from sim.output import write_text
+    write_text(out / "runs.csv", store.runs_table(specs, exp.parameters).to_csv(index=False))
+    pts = design_points(exp)
+    if pts is not None:
+        write_text(out / "design.csv", pts.to_csv())
+
+
 def run_experiment(path: str | Path, out_dir: str | Path | None = None, jobs: int | None = None,
-                   progress: bool = True) -> Path:
-    """Run (or resume) an experiment and analyse it; returns the results directory.
+                   progress: bool = True, keep: Iterable[str] = (),
+                   scheduler: str | None = None, dask_workers: int | None = None) -> Sweep:
+    """Run (or resume) an experiment and analyse it; returns what it did (:class:`Sweep`).
 
     A bad file raises :class:`ScenarioError` before anything is written. Finished runs are
-    skipped; runs that raise are listed in ``runs/failed.json`` (see :func:`read_failed`).
+    skipped; runs that raise are recorded (``runs.csv``, ``runs/<run>.failed.json``) and the
+    others go on. On Ctrl-C the finished runs are kept, the tables written, and
+    KeyboardInterrupt re-raised with ``sweep`` attached (``err.sweep``).
     """
     exp = load_experiment(path)
     out = Path(out_dir) if out_dir is not None else Path("results") / exp.name
     if out.exists() and not out.is_dir():
         raise ScenarioError(str(out), "--out", "exists and is not a directory")
+    keep = tuple(keep)
+    for name in keep:
+        if name not in KEEP:
+            raise ScenarioError("--keep", "--keep", f"unknown table {name!r} (known: "
+                                f"{', '.join(KEEP)})")
     runs_dir = out / "runs"
+    specs = plan(exp, runs_dir, keep)          # before writing anything: may raise
     runs_dir.mkdir(parents=True, exist_ok=True)
-    _copy_atomic(Path(path), out / "experiment.toml")
-    todo = [s for s in plan(exp, runs_dir) if not is_done(s)]
-    n_jobs = jobs if jobs is not None else (exp.jobs if exp.jobs is not None else 0)
-    results = _execute_all(todo, n_jobs or cpu_count(), progress)
-    write_failed(runs_dir, [r for r in results if not r["ok"]])
-    from sim.analysis import analyse
-    from sim.manifest import write_manifest
-    analyse(out, exp)
-    write_manifest(out, exp, plan(exp, runs_dir))
-    return out
+    with store.locked(out):
+        store.clean_stale(runs_dir)
+        _copy_atomic(Path(path), out / "experiment.toml")
+        todo = [s for s in specs if not is_done(s)]
+        sweep = Sweep(out=out, planned=len(specs), skipped=len(specs) - len(todo))
+        n_jobs = jobs if jobs is not None else (exp.jobs if exp.jobs is not None else 0)
+        try:
+            execute_all(todo, sweep, n_jobs or cpu_count(), scheduler, dask_workers, progress)
+        except KeyboardInterrupt as err:
+            sweep.interrupted = True
+            write_tables(out, exp, specs)
+            err.sweep = sweep  # type: ignore[attr-defined]
+            raise
+        write_tables(out, exp, specs)
+        from sim.analysis import analyse
+        from sim.manifest import write_manifest
+        analyse(out, exp)
+        write_manifest(out, exp, specs)
+    return sweep
+
+
+def read_failed(out_dir: Path) -> list[dict[str, Any]]:
+    """The failure records of the runs that last raised (``runs/*.failed.json``)."""
+    found = []
+    for path in sorted((Path(out_dir) / "runs").glob("*.failed.json")):
+        try:
+            found.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return found

@@ -130,13 +130,14 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def write_charts(out_dir: Path, exp: Experiment, table: pd.DataFrame,
-                 series: pd.DataFrame) -> list[Path]:
-    """Draw every outcome and series chart into ``out_dir``; returns the files."""
+                 series: pd.DataFrame | None) -> list[Path]:
+    """Draw every outcome and series chart (if ``series``) into ``out_dir``; returns the
+    files."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = exp.labels
     paths = [_save(outcome_chart(table, o, labels), out_dir / f"outcome_{o}.png")
              for o in exp.outcomes]
     paths += [_save(series_chart(series, c, labels, exp.warmup_days), out_dir / f"series_{c}.png")
-              for c in exp.series]
+              for c in exp.series if series is not None]
     return paths

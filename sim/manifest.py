@@ -62,7 +62,8 @@ def write_manifest(out: Path, exp: Any, specs: list[Any]) -> Path:
         if not is_done(s):             # missing, or made from another scenario or series
             continue
         rec = read_record(s.path)
-        runs.append({"variant": s.variant, "replication": s.replication, "seed": s.seed,
+        runs.append({"variant": s.variant, **({} if s.point is None else {"point": s.point}),
+                     "replication": s.replication, "seed": s.seed,
                      "sha256": run_hash(s.path), "git_commit": rec.get("git_commit")})
     manifest = {
         "experiment": Path(out).name,
@@ -104,8 +105,9 @@ def sample_runs(runs: list[dict[str, Any]], k: int | None) -> list[dict[str, Any
 def reproduce(out: Path, sample: int | None = None, jobs: int = 1,
               progress: bool = False) -> list[dict[str, Any]]:
     """Re-run all or ``sample`` runs of ``out`` and compare their contents with the manifest."""
-    from sim.experiment import _execute_all, load_experiment, plan
+    from sim.experiment import Sweep, execute_all, load_experiment, plan
     from sim.scenario import ScenarioError
+    from sim.store import read_failure
     out = Path(out)
     manifest = read_manifest(out)
     exp = load_experiment(out / "experiment.toml")
@@ -114,20 +116,22 @@ def reproduce(out: Path, sample: int | None = None, jobs: int = 1,
                             "differs from the manifest's (the file was edited)")
     chosen = sample_runs(manifest["runs"], sample)
     with tempfile.TemporaryDirectory(prefix="gridsim-reproduce-") as tmp:
-        by_key = {(s.variant, s.replication): s for s in plan(exp, Path(tmp))}
+        by_key = {(s.variant, s.point, s.replication): s for s in plan(exp, Path(tmp))}
         specs = []
         for r in chosen:
-            spec = by_key.get((r["variant"], r["replication"]))
+            spec = by_key.get((r["variant"], r.get("point"), r["replication"]))
             if spec is None or spec.seed != r["seed"]:
-                raise ScenarioError(str(out / MANIFEST), f"runs.{r['variant']}.r"
-                                    f"{r['replication']}", "not in the experiment's plan")
+                raise ScenarioError(str(out / MANIFEST), f"runs.{r.get('run', r['variant'])}"
+                                    f".r{r['replication']}", "not in the experiment's plan")
             specs.append(spec)
-        status = {(s["variant"], s["replication"]): s for s in _execute_all(specs, jobs, progress)}
+        execute_all(specs, Sweep(out=Path(tmp)), jobs=jobs, progress=progress)
         report = []
         for r, spec in zip(chosen, specs, strict=True):
-            st = status[(spec.variant, spec.replication)]
-            new = run_hash(spec.path) if st["ok"] else None
-            report.append({"variant": spec.variant, "replication": spec.replication,
-                           "seed": spec.seed, "expected": r["sha256"], "got": new,
-                           "match": new == r["sha256"], "error": st.get("error")})
+            ok = spec.path.is_file()
+            new = run_hash(spec.path) if ok else None
+            fail = None if ok else (read_failure(spec.path) or {}).get("error", "not run")
+            report.append({"run": spec.name, "variant": spec.variant, "point": spec.point,
+                           "replication": spec.replication, "seed": spec.seed,
+                           "expected": r["sha256"], "got": new, "match": new == r["sha256"],
+                           "error": fail})
     return report

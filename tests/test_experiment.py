@@ -81,7 +81,11 @@ def test_end_to_end_via_cli(done: Path, capsys: pytest.CaptureFixture[str]) -> N
     for name in ("outcome_rejections_per_issue", "outcome_closure_rate",
                  "outcome_time_to_close_mean_days", "series_open_total", "series_trust_mean"):
         assert (done / "charts" / f"{name}.png").stat().st_size > 1000, name
-    assert not (done / "runs" / "failed.json").exists()
+    assert not list((done / "runs").glob("*.failed.json"))
+    runs = pd.read_csv(done / "runs.csv")
+    assert list(runs["status"]) == ["done"] * N_RUNS and (runs["seconds"] > 0).all()
+    assert list(runs["run"][:3]) == ["baseline__r0", "baseline__r1", "baseline__r2"]
+    assert json.loads(runs["overrides"].iloc[-1]) == {"platform.dispatch_accuracy": 0.6}
     assert (done / "experiment.toml").read_text(encoding="utf-8") == EXP
     metrics = pd.read_csv(done / "metrics.csv")
     assert list(metrics.columns[:3]) == ["variant", "replication", "seed"]
@@ -200,17 +204,26 @@ def test_failed_run_is_recorded_and_others_finish(tmp_path: Path,
     exp, out = write_exp(tmp_path), tmp_path / "out"
     argv = ["experiment", "run", str(exp), "--jobs", "1", "--out", str(out)]
     assert cli(argv) == 1
-    assert "failed.json" in capsys.readouterr().err
-    failed = json.loads((out / "runs" / "failed.json").read_text(encoding="utf-8"))
+    captured = capsys.readouterr()
+    assert "runs: 9 planned, 0 already stored, 8 done, 1 failed, 0 not run" in captured.out
+    assert "runs.csv" in captured.err
+    failed = ex.read_failed(out)
     assert [(f["variant"], f["replication"], f["error"]) for f in failed] == \
         [("poor_dispatch", 1, "RuntimeError: the model broke")]
     assert failed[0]["seed"] == ex.replication_seed(7, 1)
+    assert "second line" in failed[0]["traceback"]
+    runs = pd.read_csv(out / "runs.csv").set_index("run")
+    assert runs.loc["poor_dispatch__r1", "status"] == "failed"
+    assert runs.loc["poor_dispatch__r1", "error"] == "RuntimeError: the model broke"
+    assert (runs.drop(index="poor_dispatch__r1")["status"] == "done").all()
     assert len(run_files(out)) == N_RUNS - 1
     table = pd.read_csv(out / "comparison.csv")
     assert set(table.loc[table["variant"] == "poor_dispatch", "n"]) == {2}
     monkeypatch.setattr(ex, "simulate", real)                 # fixed: the retry finishes it
     assert cli(argv) == 0
-    assert len(run_files(out)) == N_RUNS and not (out / "runs" / "failed.json").exists()
+    assert "8 already stored, 1 done, 0 failed" in capsys.readouterr().out
+    assert len(run_files(out)) == N_RUNS and not ex.read_failed(out)
+    assert set(pd.read_csv(out / "runs.csv")["status"]) == {"done"}
 
 
 BAD = [  # (pattern, replacement, the key the error must name)
@@ -221,6 +234,8 @@ BAD = [  # (pattern, replacement, the key the error must name)
     (r'name = "poor_dispatch"', 'name = "same"', "variants[1].name"),
     (r'name = "same"', 'name = "baseline"', "variants[0].name"),
     (r'name = "same"', 'name = "Same"', "variants[0].name"),
+    (r'name = "same"', 'name = "sa__me"', "variants[0].name"),
+    (r"^seed = 7$", 'seed = 7\nseeds = "random"', "seeds"),
     (r"dispatch_accuracy\"", 'dispatch_acuracy"', "variants[1].set.platform.dispatch_acuracy"),
     (r"= 0.6 }", "= 1.6 }", "variants[1].set.platform.dispatch_accuracy"),
     (r'^\[baseline\]$', '[baseline]\nset = { "units.nope" = 1 }', "baseline.set.units.nope"),
@@ -306,6 +321,10 @@ def test_reproduce_bad_input(tmp_path: Path, done: Path,
     assert "manifest.json" in capsys.readouterr().err
     copy = tmp_path / "edited"
     shutil.copytree(done, copy, ignore=shutil.ignore_patterns("runs"))
+    before = (copy / "comparison.csv").read_bytes()       # as committed: no runs/ in git
+    assert cli(["experiment", "compare", str(copy)]) == 2
+    assert "no stored runs" in capsys.readouterr().err
+    assert (copy / "comparison.csv").read_bytes() == before
     with (copy / "experiment.toml").open("a", encoding="utf-8") as f:
         f.write("\n# edited\n")
     assert cli(["reproduce", str(copy), "--sample", "1"]) == 2

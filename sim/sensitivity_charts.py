@@ -1,0 +1,92 @@
+"""Charts of ``gridsim analyze`` (``sim.sensitivity``): Sobol' indices, Morris effects and
+replication adequacy; bare Matplotlib figures in the Okabe–Ito palette of :mod:`sim.charts`."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from sim.analysis import metric_label, metric_unit
+from sim.charts import BLACK, OKABE_ITO, _figure, _no_data
+from sim.experiment_charts import colours
+
+
+def _title(outcome: str) -> str:
+    return f"{metric_label(outcome)} ({metric_unit(outcome)})"
+
+
+def sobol_chart(rows: pd.DataFrame, outcome: str, n_points: int) -> Figure:
+    """First-order (S1) and total (ST) indices per parameter, with 95 % bootstrap intervals."""
+    fig, (ax,) = _figure()
+    ax.set(title=textwrap.fill(f"Sobol' indices: {_title(outcome)}", 70),
+           xlabel=f"share of output variance (95 % bootstrap CI; {n_points} design points)")
+    if rows.empty or rows["ST"].isna().all():
+        _no_data(ax)
+        return fig
+    rows = rows.sort_values("ST")
+    y = np.arange(len(rows))
+    for offset, key, colour, label in ((-0.18, "S1", OKABE_ITO[4], "first order S1"),
+                                       (0.18, "ST", OKABE_ITO[5], "total ST")):
+        ax.barh(y + offset, rows[key], height=0.34, color=colour, label=label,
+                xerr=rows[f"{key}_conf"], error_kw={"ecolor": BLACK, "capsize": 3, "lw": 1})
+    ax.set_yticks(y, rows["parameter"])
+    ax.axvline(0, color=BLACK, linewidth=0.8)
+    ax.legend(loc="lower right", frameon=False)
+    return fig
+
+
+def morris_chart(rows: pd.DataFrame, outcome: str) -> Figure:
+    """mu* (mean absolute elementary effect, with its 95 % CI) against sigma per parameter:
+    far right = influential; high = non-linear or interacting."""
+    fig, (ax,) = _figure()
+    unit = metric_unit(outcome)
+    ax.set(title=textwrap.fill(f"Morris screening: {_title(outcome)}", 70),
+           xlabel=f"μ*: mean |elementary effect| ({unit} per parameter range)",
+           ylabel=f"σ: spread of the effects ({unit})")
+    if rows.empty or rows["mu_star"].isna().all():
+        _no_data(ax)
+        return fig
+    ax.errorbar(rows["mu_star"], rows["sigma"], xerr=rows["mu_star_conf"], fmt="o",
+                color=OKABE_ITO[4], ecolor=BLACK, capsize=3)
+    for r in rows.itertuples():
+        ax.annotate(r.parameter, (r.mu_star, r.sigma), textcoords="offset points",
+                    xytext=(5, 4), fontsize="small")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    return fig
+
+
+def adequacy_chart(curves: pd.DataFrame, outcome: str, labels: dict[str, str], target: float,
+                   max_cells: int) -> Figure:
+    """The cumulative mean and its 95 % CI against the number of replications, per variant
+    (or for a few design points), with the target band around the final mean."""
+    fig, (ax,) = _figure()
+    ax.set(title=textwrap.fill(f"Replication adequacy: {_title(outcome)}", 70),
+           xlabel="replications", ylabel=f"cumulative mean ({metric_unit(outcome)})")
+    if curves.empty:
+        _no_data(ax)
+        return fig
+    keys = ["variant", "point"] if "point" in curves else ["variant"]
+    cells = list(dict.fromkeys(map(tuple, curves[keys].to_numpy())))
+    if len(cells) > max_cells:      # evenly spaced through the design
+        cells = [cells[i] for i in np.linspace(0, len(cells) - 1, max_cells).round().astype(int)]
+    cols = colours([c[0] for c in cells]) if len(keys) == 1 else \
+        {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cells)}
+    for cell in cells:
+        part = curves[(curves[keys].to_numpy() == np.array(cell, dtype=object)).all(axis=1)]
+        colour = cols[cell[0]] if len(keys) == 1 else cols[cell]
+        name = labels.get(cell[0], cell[0]) + (f", point {cell[1]}" if len(keys) == 2 else "")
+        k, mean, ci = part["k"].to_numpy(), part["mean"].to_numpy(), part["ci"].to_numpy()
+        ax.plot(k, mean, color=colour, marker="o", markersize=3, label=textwrap.fill(name, 40))
+        ax.fill_between(k, mean - ci, mean + ci, color=colour, alpha=0.15, linewidth=0)
+        final = mean[-1]
+        ax.axhspan(final - target * abs(final), final + target * abs(final), color=colour,
+                   alpha=0.06, linewidth=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="best", frameon=False, fontsize="small",
+              title=f"shaded: 95 % CI; band: ±{target:.0%} of the final mean")
+    return fig

@@ -1,0 +1,407 @@
+"""Tests of designed sweeps: designs and seeds, the store (resume after a kill, failures, the
+runs table, --keep), executors (1 process, N processes, Dask give identical tables) and the
+sensitivity analysis (``gridsim analyze``)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim.experiment as ex
+from sim import design as dz
+from sim import sensitivity as sa
+from sim.cli import main
+from sim.manifest import read_manifest, run_hash
+
+REPO = Path(__file__).resolve().parents[1]
+SWEEP = """\
+title = "Tiny sweep"
+scenario = "small"
+days = 20
+warmup_days = 5
+replications = 1
+seed = 11
+outcomes = ["rejections_per_issue", "trust_final"]
+series = ["open_total"]
+
+[[variants]]
+name = "poor"
+set = { "platform.dispatch_accuracy" = 0.7 }
+
+[design]
+method = "sobol"
+samples = 2
+[design.parameters]
+"units.pass_back_ambiguous" = { min = 0.2, max = 0.7 }
+platform.ruling_threshold = { min = 0, max = 3 }
+"""
+POINTS = 2 * (2 + 2)             # N (D + 2)
+N_SWEEP = 2 * POINTS             # variants x points
+
+
+def cli(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse usage errors
+        return int(exc.code or 0)
+
+
+def write(tmp: Path, text: str, name: str = "sweep.toml") -> Path:
+    path = tmp / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def runs(out: Path) -> list[Path]:
+    return sorted((out / "runs").glob("*.parquet"))
+
+
+def hashes(out: Path) -> dict[str, str]:
+    return {p.stem: run_hash(p) for p in runs(out)}
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny sweep, run in-process."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    out = tmp / "out"
+    assert cli(["experiment", "run", str(write(tmp, SWEEP)), "--jobs", "1", "--out",
+                str(out)]) == 0
+    return out
+
+
+# --- designs ---------------------------------------------------------------------------------
+def design(**kw) -> dz.Design:
+    return dz.Design.model_validate(kw)
+
+
+def test_factorial_crosses_the_values() -> None:
+    d = design(method="factorial", parameters={"a": {"values": [1, 2, 3]},
+                                               "b": {"values": [0.5, "x"]}})
+    pts = dz.points(d, 1, {})
+    assert d.size() == len(pts) == 6
+    assert list(map(tuple, pts.to_numpy())) == [(1, 0.5), (1, "x"), (2, 0.5), (2, "x"),
+                                                (3, 0.5), (3, "x")]
+
+
+@pytest.mark.parametrize(("method", "size"), [("lhs", 16), ("sobol", 16 * 5), ("morris", 16 * 4)])
+def test_sampled_designs_stay_in_range_and_round_integers(method: str, size: int) -> None:
+    params = {"a": {"min": 0.2, "max": 0.7}, "b": {"min": 0, "max": 3}, "c": {"min": 1, "max": 2}}
+    d = design(method=method, samples=16, parameters=params)
+    pts = dz.points(d, 5, {"b": True})
+    assert d.size() == len(pts) == size
+    assert pts["a"].between(0.2, 0.7).all() and pts["c"].between(1, 2).all()
+    assert pts["b"].dtype.kind == "i" and set(pts["b"]) <= {0, 1, 2, 3}
+    pd.testing.assert_frame_equal(pts, dz.points(d, 5, {"b": True}))     # reproducible
+    assert not pts.equals(dz.points(d, 6, {"b": True}))                  # seeded by the root
+
+
+def test_sobol_power_of_two_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ex.load_experiment(write(tmp_path, SWEEP))
+    assert "power of two" not in capsys.readouterr().err
+    ex.load_experiment(write(tmp_path, SWEEP.replace("samples = 2", "samples = 6")))
+    err = capsys.readouterr().err
+    assert "design.samples: 6 is not a power of two" in err and "8" in err
+
+
+def test_seeds_common_by_replication_or_independent(tmp_path: Path) -> None:
+    text = SWEEP.replace("replications = 1", "replications = 2")
+    common = ex.plan(ex.load_experiment(write(tmp_path, text)), tmp_path)
+    assert {(s.replication, s.seed) for s in common} == \
+        {(r, ex.replication_seed(11, r)) for r in (0, 1)}
+    indep = ex.plan(ex.load_experiment(write(tmp_path, text.replace(
+        "seed = 11", 'seed = 11\nseeds = "independent"'))), tmp_path)
+    by_cell = {(s.point, s.replication): s.seed for s in indep}
+    assert len(set(by_cell.values())) == len(by_cell) == POINTS * 2      # one per (i, r)
+    assert all(s.seed == by_cell[(s.point, s.replication)] for s in indep)  # variants share
+    assert by_cell[(3, 1)] == ex.run_seed(11, 1, 3)
+
+
+BAD_DESIGN = [  # (replacement of the [design] block's lines, the key the error must name)
+    ('method = "sobol"', 'method = "fast"', "design.method"),
+    ("samples = 2\n", "", "design.samples"),
+    ("min = 0.2, max = 0.7", "min = 0.7, max = 0.2", "design.parameters.units.pass_back_ambiguous"),
+    ("min = 0.2, max = 0.7", "values = [0.2, 0.7]",
+     "design.parameters.units.pass_back_ambiguous"),
+    ("min = 0.2, max = 0.7", "min = 0.2, max = 1.7", "design.parameters.units.pass_back_ambiguous"),
+    ('"units.pass_back_ambiguous"', '"units.pass_back_ambigous"',
+     "design.parameters.units.pass_back_ambigous"),
+    ("= 0.7 }", '= 0.7, "platform.ruling_threshold" = 2 }',
+     "variants[0].set.platform.ruling_threshold"),
+    ("samples = 2", "samples = 0", "design.samples"),
+    ("samples = 2", "samples = 2\ncolour = 1", "design.colour"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "key"), BAD_DESIGN, ids=[b[2] for b in BAD_DESIGN])
+def test_bad_design_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          old: str, new: str, key: str) -> None:
+    assert old in SWEEP
+    exp, out = write(tmp_path, SWEEP.replace(old, new, 1), "bad.toml"), tmp_path / "out"
+    assert cli(["experiment", "run", str(exp), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"gridsim: error: {exp}: {key}"), err
+    assert not out.exists()
+
+
+# --- the store -------------------------------------------------------------------------------
+def test_runs_table_design_table_and_records(serial: Path) -> None:
+    table = pd.read_csv(serial / "runs.csv")
+    assert len(table) == N_SWEEP and set(table["status"]) == {"done"}
+    assert list(table.columns[:8]) == ["run", "variant", "point", "replication", "seed",
+                                       "status", "seconds", "error"]
+    pts = pd.read_csv(serial / "design.csv", index_col="point")
+    assert len(pts) == POINTS and pts["platform.ruling_threshold"].dtype.kind == "i"
+    first = table.iloc[0]
+    assert first["run"] == "baseline__p0__r0" and first["seed"] == ex.replication_seed(11, 0)
+    for path in runs(serial)[::7]:
+        rec = ex.read_record(path)
+        row = table.set_index("run").loc[path.stem]
+        assert rec["params"] == {k: pts.loc[rec["point"], k] for k in pts.columns}
+        assert rec["overrides"]["units.pass_back_ambiguous"] == \
+            row["units.pass_back_ambiguous"]
+    metrics = pd.read_csv(serial / "metrics.csv")
+    assert list(metrics.columns[:5]) == ["variant", "point", "units.pass_back_ambiguous",
+                                         "platform.ruling_threshold", "replication"]
+    # the variant is paired with the baseline point by point
+    comp = pd.read_csv(serial / "comparison.csv").set_index(["outcome", "variant"])
+    assert comp.loc[("rejections_per_issue", "poor"), "n_pairs"] == POINTS
+    assert comp.loc[("rejections_per_issue", "poor"), "excludes_zero"]
+
+
+def test_keep_issues_and_resume_adds_them(serial: Path, tmp_path: Path) -> None:
+    import shutil
+    out = tmp_path / "out"
+    shutil.copytree(serial, out)
+    exp = write(tmp_path, SWEEP)
+    assert cli(["experiment", "run", str(exp), "--jobs", "1", "--out", str(out),
+                "--keep", "issues"]) == 0
+    kept = sorted((out / "runs" / "issues").glob("*.parquet"))
+    assert len(kept) == N_SWEEP
+    issues = pd.read_parquet(kept[0])
+    assert len(issues) > 10 and "issue_id" in issues
+    assert hashes(out) == hashes(serial)                   # the run files are the same
+
+
+def test_stale_temporary_files_are_removed(serial: Path, tmp_path: Path) -> None:
+    import shutil
+    out = tmp_path / "out"
+    shutil.copytree(serial, out)
+    dead = out / "runs" / "baseline__p0__r0.parquet.tmp-999999999"
+    dead.write_bytes(b"half a file")
+    assert cli(["experiment", "run", str(write(tmp_path, SWEEP)), "--jobs", "1",
+                "--out", str(out)]) == 0
+    assert not dead.exists()
+
+
+def test_a_second_driver_is_refused(serial: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from sim.store import locked
+    with locked(serial):
+        assert cli(["experiment", "run", str(write(tmp_path, SWEEP)), "--out",
+                    str(serial)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "another gridsim is running" in err
+
+
+def _start(argv: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}
+    return subprocess.Popen([sys.executable, "-m", "sim.cli", *argv], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _wait_for_runs(out: Path, proc: subprocess.Popen, n: int) -> None:
+    deadline = time.monotonic() + 120
+    while len(runs(out)) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", ["kill -9", "Ctrl-C"])
+def test_interrupted_sweep_resumes_to_the_same_results(serial: Path, tmp_path: Path,
+                                                       how: str) -> None:
+    out, exp = tmp_path / "out", write(tmp_path, SWEEP)
+    proc = _start(["experiment", "run", str(exp), "--jobs", "2", "--out", str(out)])
+    _wait_for_runs(out, proc, 3)
+    os.killpg(proc.pid, signal.SIGKILL if how == "kill -9" else signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if how == "Ctrl-C":
+        assert proc.returncode == 130, err
+        assert re.search(rf"interrupted \(runs: {N_SWEEP} planned, 0 already stored, \d+ done, "
+                         r"0 failed, \d+ not run\)", err), err
+        status = pd.read_csv(out / "runs.csv")["status"]
+        assert set(status) <= {"done", "pending"} and (status == "pending").any()
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    done_before = len(runs(out))
+    assert 3 <= done_before < N_SWEEP
+    for path in runs(out):                 # every file present is whole
+        ex.read_record(path)
+        pd.read_parquet(path)
+    assert cli(["experiment", "run", str(exp), "--jobs", "1", "--out", str(out)]) == 0
+    assert not list((out / "runs").glob("*.tmp-*"))
+    assert hashes(out) == hashes(serial)
+    assert (out / "comparison.csv").read_bytes() == (serial / "comparison.csv").read_bytes()
+
+
+# --- executors -------------------------------------------------------------------------------
+def _same_tables(a: Path, b: Path) -> None:
+    for name in ("metrics.csv", "comparison.csv", "design.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    ta, tb = (pd.read_csv(p / "runs.csv").drop(columns="seconds") for p in (a, b))
+    pd.testing.assert_frame_equal(ta, tb)
+    assert [r["sha256"] for r in read_manifest(a)["runs"]] == \
+        [r["sha256"] for r in read_manifest(b)["runs"]]
+    assert hashes(a) == hashes(b)
+
+
+def test_processes_give_identical_tables(serial: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert cli(["experiment", "run", str(write(tmp_path, SWEEP)), "--jobs", "2",
+                "--out", str(out)]) == 0
+    _same_tables(serial, out)
+
+
+def test_dask_local_cluster_gives_identical_tables(serial: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert cli(["experiment", "run", str(write(tmp_path, SWEEP)), "--dask-workers", "2",
+                "--out", str(out)]) == 0
+    _same_tables(serial, out)
+
+
+def test_dask_at_a_scheduler_address(serial: Path, tmp_path: Path) -> None:
+    import distributed  # the dask extra: in requirements.lock, so the tests have it
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        out = tmp_path / "out"
+        exp = write(tmp_path, SWEEP.replace("samples = 2", "samples = 1"))
+        assert cli(["experiment", "run", str(exp), "--scheduler", cluster.scheduler_address,
+                    "--out", str(out)]) == 0
+    assert set(pd.read_csv(out / "runs.csv")["status"]) == {"done"}
+    assert hashes(out) == {k: v for k, v in hashes(serial).items() if k in hashes(out)} != {}
+
+
+def test_scheduler_and_workers_are_exclusive(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["experiment", "run", str(write(tmp_path, SWEEP)), "--scheduler",
+                "tcp://127.0.0.1:1", "--dask-workers", "2"]) == 2
+    assert "give one of them" in capsys.readouterr().err
+
+
+# --- analysis --------------------------------------------------------------------------------
+def _synthetic(method: str, f, samples: int = 256) -> tuple[ex.Experiment, pd.DataFrame,
+                                                            pd.DataFrame]:
+    """A design on two parameters and metrics y = f(a, b): known sensitivities."""
+    exp = ex.Experiment.model_validate({
+        "title": "t", "scenario": "small", "days": 2, "warmup_days": 0, "replications": 1,
+        "seed": 3, "outcomes": ["y"],
+        "design": {"method": method, "samples": samples,
+                   "parameters": {"a": {"min": 0, "max": 1}, "b": {"min": 0, "max": 1}}}})
+    x = dz.points(exp.design, exp.seed, {})
+    metrics = pd.DataFrame({"variant": "baseline", "point": x.index, "replication": 0,
+                            "y": f(x["a"].to_numpy(), x["b"].to_numpy())})
+    return exp, metrics, x
+
+
+def test_sobol_indices_of_a_known_function() -> None:
+    # y = 2a + b on U(0,1)^2: variances 4/12 and 1/12, so S1 = ST = 0.8 and 0.2
+    exp, metrics, _ = _synthetic("sobol", lambda a, b: 2 * a + b, samples=512)
+    first, _ = sa.sobol_indices(exp, metrics)
+    got = first.set_index("parameter")
+    assert got.loc["a", "S1"] == pytest.approx(0.8, abs=0.05)
+    assert got.loc["b", "ST"] == pytest.approx(0.2, abs=0.05)
+    assert (got["S1_conf"] > 0).all()
+    # an interaction a*b shows as ST > S1
+    exp, metrics, _ = _synthetic("sobol", lambda a, b: (a - 0.5) * (b - 0.5), samples=512)
+    got = sa.sobol_indices(exp, metrics)[0].set_index("parameter")
+    assert (got["ST"] > 0.8).all() and (got["S1"].abs() < 0.1).all()
+
+
+def test_morris_effects_of_a_known_function() -> None:
+    exp, metrics, x = _synthetic("morris", lambda a, b: 3 * a + 0 * b, samples=20)
+    got = sa.morris_effects(exp, metrics, x).set_index("parameter")
+    assert got.loc["a", "mu_star"] == pytest.approx(3.0, rel=1e-6)
+    assert got.loc["a", "sigma"] == pytest.approx(0.0, abs=1e-9)
+    assert got.loc["b", "mu_star"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_missing_points_are_reported(tmp_path: Path) -> None:
+    exp, metrics, _ = _synthetic("sobol", lambda a, b: a + b, samples=8)
+    with pytest.raises(sa.ScenarioError, match="1 of 32 design points"):
+        sa.sobol_indices(exp, metrics.iloc[1:])
+
+
+def test_replications_needed() -> None:
+    from scipy.special import stdtrit
+    for sd, mean, target in [(1.0, 10.0, 0.05), (2.0, 3.0, 0.1), (0.1, 5.0, 0.01)]:
+        n = sa.replications_needed(sd, mean, target)
+        assert stdtrit(n - 1, 0.975) * sd / math.sqrt(n) <= target * mean
+        assert n == 2 or stdtrit(n - 2, 0.975) * sd / math.sqrt(n - 1) > target * mean
+    assert sa.replications_needed(1.0, 0.0, 0.05) == -1
+    assert sa.replications_needed(0.0, 2.0, 0.05) == 2
+
+
+def test_adequacy_and_cumulative_means() -> None:
+    m = pd.DataFrame({"variant": ["baseline"] * 4, "replication": [3, 1, 0, 2],
+                      "y": [4.0, 2.0, 1.0, 3.0]})
+    ad = sa.adequacy(m, ["y"], 0.05).iloc[0]
+    assert ad["n"] == 4 and ad["mean"] == 2.5
+    assert ad["cv"] == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2.5)
+    cum = sa.cumulative_means(m, ["y"])
+    assert list(cum["k"]) == [1, 2, 3, 4] and list(cum["mean"]) == [1.0, 1.5, 2.0, 2.5]
+    assert math.isnan(cum["ci"].iloc[0]) and cum["ci"].iloc[1] > cum["ci"].iloc[3]
+
+
+def test_analyze_writes_tables_and_charts(serial: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["analyze", str(serial)]) == 0
+    sens = serial / "sensitivity"
+    table = pd.read_csv(sens / "sobol.csv")
+    assert len(table) == 2 * 2 * 2            # variants x outcomes x parameters
+    assert set(table.columns) >= {"S1", "S1_conf", "ST", "ST_conf"}
+    for name in ("sobol_rejections_per_issue.png", "sobol_trust_final__poor.png"):
+        assert (sens / name).stat().st_size > 1000, name
+    assert not (sens / "adequacy.csv").exists()               # one replication per point
+    assert cli(["analyze", str(tmp_path)]) == 2
+    assert "experiment.toml" in capsys.readouterr().err
+
+
+def test_analyze_adequacy_of_a_replicated_experiment(tmp_path: Path) -> None:
+    text = SWEEP.replace("replications = 1", "replications = 3").split("[design]")[0]
+    out = tmp_path / "out"
+    assert cli(["experiment", "run", str(write(tmp_path, text)), "--jobs", "1", "--out",
+                str(out)]) == 0
+    assert cli(["analyze", str(out), "--target", "0.1"]) == 0
+    ad = pd.read_csv(out / "sensitivity" / "adequacy.csv")
+    assert list(ad["variant"].unique()) == ["baseline", "poor"] and (ad["n"] == 3).all()
+    assert (ad["n_needed"] >= 2).all()
+    assert (out / "sensitivity" / "adequacy_trust_final.png").stat().st_size > 1000
+    assert json.loads((out / "manifest.json").read_text())["runs_done"] == 6
+
+
+def _dies_on_three(x: int) -> int:
+    if x == 3:
+        os._exit(1)                    # a worker that dies, as if killed or out of memory
+    return x * x
+
+
+def test_a_dead_worker_loses_only_its_runs() -> None:
+    from sim.executors import processes
+    got = dict(processes(_dies_on_three, range(12), 2, lambda item, err: f"lost: {item}"))
+    assert set(got) == set(range(12)) and got[3] == "lost: 3"
+    done = {k: v for k, v in got.items() if not str(v).startswith("lost")}
+    assert all(v == k * k for k, v in done.items()) and len(done) >= 12 - 4
