@@ -62,17 +62,23 @@ def serial(fn: Callable[[Any], Any], items: Iterable[Any], on_lost: Lost | None 
 
 
 @contextmanager
-def sigint_ignored() -> Iterator[None]:
-    """Ignore Ctrl-C while worker processes start, so that they inherit ignoring it: the main
-    process alone handles it, and stops them (:func:`stop_pool`)."""
-    if threading.current_thread() is not threading.main_thread():
+def sigint_held() -> Iterator[None]:
+    """Hold Ctrl-C (block SIGINT in this thread) while worker processes start.
+
+    A process started meanwhile inherits the block, so Ctrl-C at the terminal (sent to the
+    whole process group) never reaches the workers: the driver alone handles it and stops them
+    (:func:`stop_pool`). A Ctrl-C that comes while the block is on is delivered as soon as it
+    ends, so none is lost.
+    """
+    if threading.current_thread() is not threading.main_thread() or \
+            not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:
@@ -102,7 +108,7 @@ def processes(fn: Callable[[Any], Any], items: Iterable[Any], jobs: int, on_lost
     pool = [new_pool()]
 
     def submit(item: Any) -> Any:
-        with sigint_ignored():             # a worker started now inherits SIG_IGN
+        with sigint_held():                # a worker started now inherits the block
             try:
                 return pool[0].submit(fn, item)
             except BrokenProcessPool:

@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
 
-from sim.executors import sigint_ignored, stop_pool
+from sim.executors import sigint_held, stop_pool
 
 Task = tuple[Callable[..., Any], dict[str, Any]]
 
@@ -38,7 +38,7 @@ def run_tasks(tasks: list[Task], jobs: int = 1, label: str = "") -> list[Any]:
             return out
         pool = ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=get_context("spawn"))
         try:
-            with sigint_ignored():
+            with sigint_held():
                 futures = [pool.submit(_call, t) for t in tasks]
             out = []
             for fut in futures:
