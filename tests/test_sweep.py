@@ -218,9 +218,12 @@ def test_a_second_driver_is_refused(serial: Path, tmp_path: Path,
 
 def _start(argv: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}
+    # as from a terminal: a shell starts background jobs (e.g. CI's) with SIGINT ignored, and
+    # the child would inherit that; restore Ctrl-C's default so the driver handles it
     return subprocess.Popen([sys.executable, "-m", "sim.cli", *argv], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_runs(out: Path, proc: subprocess.Popen, n: int) -> None:
