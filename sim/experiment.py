@@ -124,43 +124,39 @@ class Experiment(_Strict):
         """The design's parameters (none without a design)."""
         return self.design.names if self.design is not None else []
 
+    def own_overrides(self, variant: str) -> dict[str, Any]:
+        """A variant's own settings (none for the baseline)."""
+        return {} if variant == BASELINE else \
+            next(v.overrides for v in self.variants if v.name == variant)
+
     def variant_overrides(self, variant: str) -> dict[str, Any]:
         """A variant's settings: the baseline's overrides, then its own."""
-        own = {} if variant == BASELINE else \
-            next(v.overrides for v in self.variants if v.name == variant)
-        return {**self.baseline.overrides, **own}
+        return {**self.baseline.overrides, **self.own_overrides(variant)}
 
     def overrides(self, variant: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Overrides of a run: the baseline's, the design point's, the variant's own, then the
         run settings."""
-        own = {} if variant == BASELINE else \
-            next(v.overrides for v in self.variants if v.name == variant)
-        return {**self.baseline.overrides, **(params or {}), **own,
+        return {**self.baseline.overrides, **(params or {}), **self.own_overrides(variant),
                 "run.warmup_days": self.warmup_days}
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"platform": {"ruling_threshold": 0}}`` -> ``{"platform.ruling_threshold": 0}``."""
+def _flatten(d: dict[str, Any], prefix: str = "",
+             leaf: Any = lambda value: not isinstance(value, dict)) -> dict[str, Any]:
+    """``{"platform": {"ruling_threshold": 0}}`` -> ``{"platform.ruling_threshold": 0}``; a
+    value for which ``leaf`` is true ends a name."""
     out: dict[str, Any] = {}
     for key, value in d.items():
         dotted = f"{prefix}{key}".replace("__", ".")
-        if isinstance(value, dict):
-            out.update(_flatten(value, dotted + "."))
-        else:
+        if leaf(value):
             out[dotted] = value
-    return out
-
-
-def _flatten_parameters(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Design parameters written as nested tables (``residents.report_rate = {...}`` unquoted)
-    -> dotted names; a table with ``min``, ``max`` or ``values`` is a parameter."""
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        if isinstance(value, dict) and not {"min", "max", "values"} & set(value):
-            out.update(_flatten_parameters(value, f"{prefix}{key}."))
         else:
-            out[f"{prefix}{key}"] = value
+            out.update(_flatten(value, dotted + ".", leaf))
     return out
+
+
+def _is_parameter(value: Any) -> bool:
+    """A design parameter's table (``min``, ``max`` or ``values``), or not a table at all."""
+    return not isinstance(value, dict) or bool({"min", "max", "values"} & set(value))
 
 
 def _loc(loc: tuple) -> str:
@@ -182,7 +178,7 @@ def read_experiment(path: str | Path) -> Experiment:
         raise ScenarioError(source, "toml", f"malformed TOML ({err})") from None
     design = data.get("design") if isinstance(data, dict) else None
     if isinstance(design, dict) and isinstance(design.get("parameters"), dict):
-        design["parameters"] = _flatten_parameters(design["parameters"])
+        design["parameters"] = _flatten(design["parameters"], leaf=_is_parameter)
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as err:
@@ -199,9 +195,6 @@ def read_experiment(path: str | Path) -> Experiment:
     exp.baseline.overrides = _flatten(exp.baseline.overrides)
     for v in exp.variants:
         v.overrides = _flatten(v.overrides)
-    if exp.design is not None:
-        exp.design.parameters = {k.replace("__", "."): p
-                                 for k, p in exp.design.parameters.items()}
     return exp
 
 
@@ -468,11 +461,10 @@ def save(spec: RunSpec, result: dict[str, Any]) -> None:
     """Store a run's result: its files (atomically), or its failure record."""
     if result["ok"]:
         files = result["files"]
-        for name, data in files.items():
-            if name != "run":
-                path = store.issues_path(spec.path) if name == "issues" else spec.path
-                path.parent.mkdir(parents=True, exist_ok=True)
-                store.write_bytes(path, data)
+        for name in spec.keep:
+            path = store.kept_path(spec.path, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            store.write_bytes(path, files[name])
         store.write_bytes(spec.path, files["run"])    # last: the run file marks it done
         store.failure_path(spec.path).unlink(missing_ok=True)
     else:
@@ -494,7 +486,7 @@ def is_done(spec: RunSpec) -> bool:
     rec = store.try_record(spec.path)
     if rec is None or rec.get("fingerprint") != spec.fingerprint:
         return False
-    return all(store.issues_path(spec.path).is_file() for _ in spec.keep)
+    return all(store.kept_path(spec.path, name).is_file() for name in spec.keep)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -100,8 +100,9 @@ def failure_path(run_path: Path) -> Path:
     return run_path.with_name(run_path.name.removesuffix(".parquet") + ".failed.json")
 
 
-def issues_path(run_path: Path) -> Path:
-    return run_path.parent / "issues" / run_path.name
+def kept_path(run_path: Path, table: str) -> Path:
+    """Where a run's kept table goes (``--keep``): ``runs/<table>/<run>.parquet``."""
+    return run_path.parent / table / run_path.name
 
 
 def write_failure(run_path: Path, failure: dict[str, Any]) -> None:
