@@ -55,8 +55,7 @@ def _window(items: Iterable[Any], submit: Callable[[Any], Any], collect: Callabl
             yield item, result
 
 
-def serial(fn: Callable[[Any], Any], items: Iterable[Any], on_lost: Lost | None = None
-           ) -> Iterator[tuple[Any, Any]]:
+def serial(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
     for item in items:
         yield item, fn(item)
 

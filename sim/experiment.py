@@ -483,10 +483,8 @@ def error_line(err: BaseException) -> str:
 def is_done(spec: RunSpec) -> bool:
     """The run's file exists, was made from the same resolved scenario and series, and the
     tables to keep are there."""
-    rec = store.try_record(spec.path)
-    if rec is None or rec.get("fingerprint") != spec.fingerprint:
-        return False
-    return all(store.kept_path(spec.path, name).is_file() for name in spec.keep)
+    return store.done_record(spec) is not None and \
+        all(store.kept_path(spec.path, name).is_file() for name in spec.keep)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,10 +40,10 @@ def content_hash(series: pd.DataFrame, metrics: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def run_hash(path: Path) -> str:
-    """The content hash of a stored run file."""
-    from sim.experiment import read_record
-    return content_hash(pd.read_parquet(path), read_record(path)["metrics"])
+def run_hash(path: Path, record: dict[str, Any] | None = None) -> str:
+    """The content hash of a stored run file (``record``: its record, if already read)."""
+    from sim.store import read_record
+    return content_hash(pd.read_parquet(path), (record or read_record(path))["metrics"])
 
 
 def file_hash(path: Path) -> str | None:
@@ -56,15 +56,15 @@ def file_hash(path: Path) -> str | None:
 def write_manifest(out: Path, exp: Any, specs: list[Any]) -> Path:
     """``out/manifest.json`` for the finished runs of ``specs``."""
     from sim.api import git_commit, package_versions
-    from sim.experiment import is_done, read_record
+    from sim.store import done_record
     runs = []
     for s in specs:
-        if not is_done(s):             # missing, or made from another scenario or series
+        rec = done_record(s)
+        if rec is None:                # missing, or made from another scenario or series
             continue
-        rec = read_record(s.path)
         runs.append({"variant": s.variant, **({} if s.point is None else {"point": s.point}),
                      "replication": s.replication, "seed": s.seed,
-                     "sha256": run_hash(s.path), "git_commit": rec.get("git_commit")})
+                     "sha256": run_hash(s.path, rec), "git_commit": rec.get("git_commit")})
     manifest = {
         "experiment": Path(out).name,
         "experiment_sha256": file_hash(out / "experiment.toml"),
@@ -107,7 +107,7 @@ def reproduce(out: Path, sample: int | None = None, jobs: int = 1,
     """Re-run all or ``sample`` runs of ``out`` and compare their contents with the manifest."""
     from sim.experiment import Sweep, execute_all, load_experiment, plan
     from sim.scenario import ScenarioError
-    from sim.store import read_failure
+    from sim.store import read_failure, run_name
     out = Path(out)
     manifest = read_manifest(out)
     exp = load_experiment(out / "experiment.toml")
@@ -121,8 +121,9 @@ def reproduce(out: Path, sample: int | None = None, jobs: int = 1,
         for r in chosen:
             spec = by_key.get((r["variant"], r.get("point"), r["replication"]))
             if spec is None or spec.seed != r["seed"]:
-                raise ScenarioError(str(out / MANIFEST), f"runs.{r.get('run', r['variant'])}"
-                                    f".r{r['replication']}", "not in the experiment's plan")
+                name = run_name(r["variant"], r.get("point"), r["replication"])
+                raise ScenarioError(str(out / MANIFEST), f"runs.{name}",
+                                    "not in the experiment's plan")
             specs.append(spec)
         execute_all(specs, Sweep(out=Path(tmp)), jobs=jobs, progress=progress)
         report = []

@@ -96,6 +96,13 @@ def try_record(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def done_record(spec: Any) -> dict[str, Any] | None:
+    """The record of ``spec``'s stored run if it was made from the same resolved scenario and
+    series (its fingerprint matches), else None."""
+    rec = try_record(spec.path)
+    return rec if rec is not None and rec.get("fingerprint") == spec.fingerprint else None
+
+
 def failure_path(run_path: Path) -> Path:
     return run_path.with_name(run_path.name.removesuffix(".parquet") + ".failed.json")
 
@@ -165,8 +172,8 @@ def runs_table(specs: list[Any], parameters: list[str]) -> pd.DataFrame:
         row = {"run": s.name, "variant": s.variant, "point": s.point,
                "replication": s.replication, "seed": s.seed, "status": "pending",
                "seconds": None, "error": None}
-        rec = try_record(s.path)
-        if rec is not None and rec.get("fingerprint") == s.fingerprint:
+        rec = done_record(s)
+        if rec is not None:
             row.update(status="done", seconds=rec.get("seconds"))
         elif (fail := read_failure(s.path)) is not None:
             row.update(status="failed", seconds=fail.get("seconds"), error=fail.get("error"))
