@@ -37,7 +37,7 @@ class Results:
     """The tables of one run (see ``docs/outputs.md``) and its summary."""
 
     issues: pd.DataFrame
-    events: pd.DataFrame
+    events: pd.DataFrame | None     # None: streamed to Parquet during the run
     timeseries: pd.DataFrame
     agents: pd.DataFrame
     nodes: pd.DataFrame
@@ -96,6 +96,17 @@ def run(scenario: str | Path | GridScenario = "baseline", *, days: int | None = 
     return collect(model)
 
 
+def mechanisms(model: GridModel, ts: pd.DataFrame) -> dict[str, int]:
+    """How often each mechanism acted over the whole run (warm-up included): a check that
+    a scenario switches on what it means to."""
+    counts = {key: int(ts[col].sum()) for key, col in (
+        ("pass_backs", "rejections"), ("rulings", "rulings"), ("escalations", "escalations"),
+        ("reopenings", "reopened"), ("petitions", "petitions"), ("incidents", "incidents"),
+        ("leader_turnover", "leader_turnover"))}
+    counts["campaign_days"] = sum(model.campaign_on(d) for d in range(model.day))
+    return counts
+
+
 def collect(model: GridModel) -> Results:
     """Build the tables and summary of a model that has run."""
     spec = model.scenario_spec
@@ -119,11 +130,15 @@ def collect(model: GridModel) -> Results:
         "metrics": metrics,
         "costs": budget,
         "utilisation": node_utilisation(model, warmup),
+        "mechanisms": mechanisms(model, ts),
         "resolved_scenario": resolved_dict(spec),
         "versions": package_versions(),
         "python": _platform.python_version(),
         "git_commit": git_commit(),
     }
-    return Results(issues=issues, events=model.events.frame(model.nodes), timeseries=ts,
+    streamed = model.events.streaming
+    model.events.close()
+    events = None if streamed else model.events.frame(model.nodes)
+    return Results(issues=issues, events=events, timeseries=ts,
                    agents=agents_frame(model), nodes=nodes_frame(model), summary=summary,
                    model=model)

@@ -181,27 +181,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.api import collect, prepare
     from sim.model import GridModel
-    from sim.output import write_results
+    from sim.output import atomic_dir, write_into
 
     spec = prepare(args.scenario, days=args.days, seed=args.seed,
                    overrides=_overrides(args.overrides))
     out = args.out or Path("results") / "runs" / spec.name
     if out.exists() and not out.is_dir():
         raise ScenarioError(str(out), "--out", "exists and is not a directory")
-    t0 = time.perf_counter()
-    model = GridModel(spec)
-    bar = None
-    if sys.stderr.isatty():
-        from tqdm import tqdm
-        bar = tqdm(total=spec.run.days, desc=spec.name, unit="day", leave=False)
-    try:
-        model.run(progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
-    sim_seconds = time.perf_counter() - t0
-    res = collect(model)
-    write_results(res, out, charts=not args.no_charts)
+    with atomic_dir(out) as tmp:        # nothing half-written if the run is interrupted
+        t0 = time.perf_counter()
+        model = GridModel(spec)
+        model.events.stream_to(tmp / "events.parquet", model.nodes)   # a row group a day
+        bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+            bar = tqdm(total=spec.run.days, desc=spec.name, unit="day", leave=False)
+        try:
+            model.run(progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        sim_seconds = time.perf_counter() - t0
+        res = collect(model)
+        write_into(res, tmp, charts=not args.no_charts)
     print(summary_table(res.summary, sim_seconds))
     print(f"\nwrote {out}/: issues, events, timeseries, agents, nodes (.parquet), summary.json"
           + ("" if args.no_charts else ", charts/"))

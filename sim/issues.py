@@ -8,7 +8,10 @@ in proportion to the open issues. The transitions go to an :class:`EventLog`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from enum import IntEnum
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -186,25 +189,49 @@ class IssueTable:
         done = self.cols["status"][: self.n] >= Status.CLOSED
         if np.count_nonzero(done) <= min_share * self.n:
             return
-        keep = ~done
-        self._archive.append({k: v[: self.n][done].copy() for k, v in self.cols.items()})
-        m = int(keep.sum())
+        # indices once, then a gather per column (cheaper than a boolean mask per column)
+        gone, keep = np.flatnonzero(done), np.flatnonzero(~done)
+        self._archive.append({k: v.take(gone) for k, v in self.cols.items()})
+        m = len(keep)
         for v in self.cols.values():
-            v[:m] = v[: self.n][keep]
+            v[:m] = v.take(keep)
         for k, (_, fill) in COLUMNS.items():
             self.cols[k][m : self.n] = fill
         self.n = m
         self._refresh()
 
-    def all_rows(self) -> dict[str, np.ndarray]:
-        """Every issue ever created (archived and open), sorted by id."""
-        parts = [*self._archive, {k: v[: self.n] for k, v in self.cols.items()}]
-        out = {k: np.concatenate([p[k] for p in parts]) for k in COLUMNS}
-        order = np.argsort(out["issue_id"], kind="stable")
-        return {k: v[order] for k, v in out.items()}
+    def all_rows(self) -> Mapping[str, np.ndarray]:
+        """Every issue ever created (archived and open), sorted by id: a mapping that gathers
+        a column when it is read, so that a city's issues are never all copied at once."""
+        return _AllRows([*self._archive, {k: v[: self.n] for k, v in self.cols.items()}])
 
     def count_by_status(self) -> np.ndarray:
         return np.bincount(self.cols["status"][: self.n], minlength=len(Status))
+
+
+class _AllRows(Mapping):
+    """Columns of several parts of the issue table, in issue-id order, built on access."""
+
+    def __init__(self, parts: list[dict[str, np.ndarray]]):
+        self._parts = parts
+        ids = np.concatenate([p["issue_id"] for p in parts])
+        self._dest = np.empty(len(ids), dtype=np.int64)    # where each stored row goes
+        self._dest[np.argsort(ids, kind="stable")] = np.arange(len(ids))
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        out = np.empty(len(self._dest), dtype=COLUMNS[key][0])
+        at = 0
+        for part in self._parts:
+            col = part[key]
+            out[self._dest[at:at + len(col)]] = col
+            at += len(col)
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COLUMNS)
+
+    def __len__(self) -> int:
+        return len(COLUMNS)
 
 
 def _column(value: object, n: int, dtype: type) -> np.ndarray:
@@ -225,11 +252,21 @@ class EventLog:
         self._chunks: list[tuple[np.ndarray, ...]] = []
         self.actors: list[str] = []
         self._actor_ids: dict[str, int] = {}
+        self._writer: Any = None            # a pyarrow ParquetWriter while streaming
+        self._sink: tuple[Path, list[str]] | None = None
+        self.streamed = 0                   # rows written so far
+
+    def stream_to(self, path: Path, nodes: list[str]) -> None:
+        """Write the log to Parquet at ``path`` as the run goes, a row group per
+        :meth:`flush`, instead of keeping it in memory."""
+        self._sink = (Path(path), nodes)
 
     def actor(self, name: str) -> int:
         """The integer code of an actor name, registering it if new."""
         code = self._actor_ids.get(name)
         if code is None:
+            if self._writer is not None:
+                raise RuntimeError(f"actor {name!r} registered after streaming began")
             code = self._actor_ids[name] = len(self.actors)
             self.actors.append(name)
         return code
@@ -255,10 +292,50 @@ class EventLog:
             out.append(np.concatenate(parts))
         return out
 
-    def frame(self, nodes: list[str] | None = None) -> pd.DataFrame:
-        """The log as a DataFrame sorted by time (stable within equal times)."""
-        cols = ["issue_id", "time", "event", "from", "to", "actor", "node"]
+    def flush(self, until: float = np.inf) -> None:
+        """Streaming: write the transitions logged so far that happen before ``until`` as one
+        row group, sorted as :meth:`frame` sorts; keep later ones (an intake logged ahead, at
+        its start) for the next flush. The model flushes at the end of each day with ``until``
+        = the next day, and nothing logged later happens earlier, so the file is in time
+        order as a whole."""
+        if self._sink is None or not self._chunks:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        path, nodes = self._sink
         data = self.columns()
+        now = data[1] < until
+        self._chunks = [tuple(c[~now] for c in data)] if not now.all() else []
+        table = pa.Table.from_pandas(self._frame([c[now] for c in data], nodes),
+                                     preserve_index=False)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+        self._writer.write_table(table)
+        self.streamed += table.num_rows
+
+    @property
+    def streaming(self) -> bool:
+        return self._sink is not None
+
+    def close(self) -> None:
+        """Streaming: flush and close the file (an empty log still writes its schema)."""
+        if self._sink is None:
+            return
+        self.flush()
+        if self._writer is None:
+            self.frame(self._sink[1]).to_parquet(self._sink[0], index=False,
+                                                 compression="zstd")
+        else:
+            self._writer.close()
+        self._writer, self._sink = None, None
+
+    def frame(self, nodes: list[str] | None = None) -> pd.DataFrame:
+        """The log (what is not yet streamed) as a DataFrame sorted by time (stable within
+        equal times)."""
+        return self._frame(self.columns(), nodes)
+
+    def _frame(self, data: list[np.ndarray], nodes: list[str] | None) -> pd.DataFrame:
+        cols = ["issue_id", "time", "event", "from", "to", "actor", "node"]
         # by time, then issue, then the order recorded (pandas' multi-key sort is not stable)
         order = np.lexsort((np.arange(len(data[0])), data[0], data[1]))
         df = pd.DataFrame({c: a[order] for c, a in zip(cols, data, strict=True)})

@@ -80,10 +80,19 @@ def work_days(calendar: Any, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     return (calendar.to_work(end) - calendar.to_work(start)) / calendar.hours
 
 
+USED_COLUMNS = (
+    "created_day", "discovered_day", "reported_day", "first_dispatch_day", "closed_day",
+    "status", "settled_by", "deadline_days", "first_dispatch_correct", "first_unit_kind",
+    "rejections", "ruled", "reopens", "superficial", "grid_l1", "grid_l3", "urban", "resolved",
+    "satisfaction", "petitioned_day", "incident_day")
+
+
 def headline(issues: pd.DataFrame, timeseries: pd.DataFrame, *, warmup: int, days: int,
              office_calendar: Any) -> dict[str, float]:
     """Headline metrics over issues that arose (or were reported) after the warm-up."""
-    iss = issues[issues["created_day"] >= warmup]
+    # only the columns used: a city's issues table is large, and a filter copies what it keeps
+    iss = issues.loc[issues["created_day"].to_numpy() >= warmup,
+                     [c for c in USED_COLUMNS if c in issues.columns]]
     n = len(iss)
     out: dict[str, float] = {"issues_arisen": n}
     if n == 0:
@@ -95,9 +104,9 @@ def headline(issues: pd.DataFrame, timeseries: pd.DataFrame, *, warmup: int, day
     for who in ("residents", "grid_l3", "grid_l2", "work_team", "department", "township"):
         out[f"settled_by_{who}_share"] = float(settled.get(who, 0.0))
 
-    rep = iss[iss["reported_day"].notna()]
-    out["reported"] = len(rep)
-    disp = rep[rep["first_dispatch_day"].notna()]
+    reported = iss["reported_day"].notna()
+    out["reported"] = int(reported.sum())
+    disp = iss[reported & iss["first_dispatch_day"].notna()]
     out["dispatched"] = len(disp)
     if len(disp):
         closed = disp["status"] == "closed"
@@ -128,7 +137,7 @@ def headline(issues: pd.DataFrame, timeseries: pd.DataFrame, *, warmup: int, day
         if km["median"] and km["median"] > 0:
             out["time_to_close_mean_over_median"] = km["mean"] / km["median"]
         out.update(equity(disp, closed.to_numpy(), dur))
-    closed_all = iss[iss["status"] == "closed"]
+    closed_all = iss.loc[iss["status"] == "closed", ["resolved", "satisfaction"]]
     resolved = closed_all["resolved"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     out["true_resolution_rate"] = float(resolved.mean()) if len(resolved) else float("nan")
     out["satisfaction_mean"] = float(closed_all["satisfaction"].mean()) if len(closed_all) \

@@ -1,9 +1,10 @@
-"""GridModel: a district's grid governance (网格化管理), one day per step.
+"""GridModel: a district's or a city's grid governance (网格化管理), one day per step.
 
 Where the model comes from: Wang Zhang's March 2013 speech on Zhengzhou's "坚持依靠群众推进工作
 落实" long-term mechanism (the seed), read with the published figures and queueing theory in
 ``docs/ODD.md``. Residents, three levels of grid leaders, work teams, departments and platforms are
-Mesa agents (``sim/agents/``); issues are rows of columnar arrays (``sim/issues.py``).
+Mesa agents (``sim/agents/``); issues are rows of columnar arrays (``sim/issues.py``). A city
+is several districts under a city platform (``sim/layout.py``).
 
 A day follows an issue's path: issues arise among residents; grid leaders settle what they hold
 and patrol; hidden issues are reported, found or lapse; the grid settles or passes up; platforms
@@ -20,9 +21,9 @@ from mesa import Model
 from mesa.datacollection import DataCollector
 
 from sim.agents import GridLeaders, Platforms, Residents, Units, WorkTeams
-from sim.agents.platform import DISTRICT
 from sim.calendar import WorkingCalendar
 from sim.issues import Channel, Event, EventLog, FoundBy, IssueTable, SettledBy, Status
+from sim.layout import Layout
 from sim.scenario import GridScenario, resolve
 from sim.streams import Streams
 
@@ -31,7 +32,7 @@ MESA_REPORTERS = ("open_total", "open_hidden", "closed", "rejections", "rulings"
 
 
 class GridModel(Model):
-    """Grid governance of one district, one day per step.
+    """Grid governance of a district (or a city of districts), one day per step.
 
     Args:
         scenario: a :class:`~sim.scenario.GridScenario`, a scenario name or a TOML path
@@ -72,9 +73,9 @@ class GridModel(Model):
         names = [c.name for c in spec.categories]
         chosen = spec.campaign.categories or names
         self.campaign_targets = np.isin(names, chosen)
-        self.campaign_units = sorted(
-            {int(self.category_arrays["lead"][i]) for i in np.flatnonzero(self.campaign_targets)}
-            | set(range(self.n_departments, self.n_units)))
+        leads = self.layout.line_unit[:, self.category_arrays["lead"][self.campaign_targets]]
+        self.campaign_units = sorted({int(u) for u in leads.ravel()}
+                                     | set(range(self.n_departments, self.n_units)))
         self.actor_residents = self.events.actor("residents")
         self.actor_review = self.events.actor("joint_review")
         self.actor_campaign = self.events.actor("campaign")
@@ -84,7 +85,7 @@ class GridModel(Model):
         self.grid_leaders = GridLeaders(self)
         self.work_teams = WorkTeams(self)
         self.actor_team = np.array([self.events.actor(f"work_team:township_{t:02d}")
-                                    for t in range(spec.district.townships)], dtype=np.int32)
+                                    for t in range(spec.n_townships)], dtype=np.int32)
         self.units = Units(self)
         self.platforms = Platforms(self)
         # nodes: where an issue can be, for stocks and Little's law per platform, unit and level
@@ -106,8 +107,9 @@ class GridModel(Model):
     def _category_arrays(self, spec: GridScenario) -> None:
         dep = {d.name: i for i, d in enumerate(spec.departments)}
         cats = spec.categories
-        self.n_departments = len(spec.departments)
-        self.n_units = self.n_departments + spec.district.townships
+        self.layout = Layout.of(spec)
+        self.n_departments = self.layout.n_line      # line units: departments of all districts
+        self.n_units = self.layout.n_units
         self.category_arrays = {
             "rate": np.array([c.rate for c in cats]),
             "minor": np.array([c.minor_share for c in cats]),
@@ -141,6 +143,7 @@ class GridModel(Model):
         self.residents.update_trust()         # the day's ratings move residents' trust
         self.units.evaluate(day)              # 考核: units adapt to how they are evaluated
         self.record(day)
+        self.events.flush(day + 1.0)          # when streaming: the day's transitions to disk
         self.datacollector.collect(self)
         self.issues.compact(0.5)              # finished issues leave the working arrays
         self.day += 1
@@ -209,8 +212,8 @@ class GridModel(Model):
         swept = ck == 4
         iss.found_by[known[swept]] = FoundBy.CAMPAIGN
         iss.channel[known[swept]] = Channel.GRID
-        self.to_platform(known[swept], tk[swept], 1 + iss.grid_l1[known[swept]], Event.DISCOVER,
-                         self.actor_campaign)
+        self.to_platform(known[swept], tk[swept], self.township_platform(known[swept]),
+                         Event.DISCOVER, self.actor_campaign)
 
     def escalate(self, day: int) -> None:
         """Petitions and collective incidents about old grievances, at the start of the day.
@@ -232,7 +235,7 @@ class GridModel(Model):
         iss.found_by[hidden] = FoundBy.PETITION
         iss.channel[hidden] = Channel.PETITION
         self.flow["discovered"] += len(hidden)
-        self.to_platform(hidden, np.full(len(hidden), t0), np.full(len(hidden), DISTRICT),
+        self.to_platform(hidden, np.full(len(hidden), t0), self.district_platform(hidden),
                          Event.REPORT, self.actor_residents)
 
     def joint_review(self, day: int) -> None:
@@ -288,7 +291,7 @@ class GridModel(Model):
         done = t[settle] + self.streams["triage"].standard_exponential(len(r)) * days
         self.issues.settled_by[r] = SettledBy.RESIDENTS
         self.move(r, t[settle], Event.SELF_SETTLE, Status.SETTLING, self.actor_residents, done)
-        self.to_platform(rows[hotline], t[hotline], np.full(hotline.sum(), DISTRICT),
+        self.to_platform(rows[hotline], t[hotline], self.district_platform(rows[hotline]),
                          Event.REPORT, self.actor_residents)
         self.level3_takes(rows[grid], t[grid])
 
@@ -299,7 +302,7 @@ class GridModel(Model):
         organised = self.residents.organised[iss.resident[rows]]
         iss.found_by[rows] = np.where(organised, FoundBy.ORGANISER, FoundBy.RESIDENT)
         iss.channel[rows] = Channel.UTILITY
-        iss.platform[rows] = DISTRICT
+        iss.platform[rows] = self.district_platform(rows)
         iss.unit[rows] = iss.lead_department[rows]      # a dispatch, but not a platform's
         iss.dispatches[rows] += 1
         self.move(rows, t, Event.REPORT, Status.SCREENING, self.actor_residents,
@@ -317,8 +320,8 @@ class GridModel(Model):
         iss.settled_by[r] = SettledBy.WORK_TEAM
         done = self.office_calendar.add_work(t[spot], iss.hours[r])
         self.move(r, t[spot], Event.SETTLE, Status.SETTLING, actor[spot], done)
-        self.to_platform(rows[~spot], t[~spot], 1 + iss.grid_l1[rows[~spot]], Event.PASS_UP,
-                         actor[~spot])
+        self.to_platform(rows[~spot], t[~spot], self.township_platform(rows[~spot]),
+                         Event.PASS_UP, actor[~spot])
 
     def level3_takes(self, rows: np.ndarray, t: np.ndarray) -> None:
         """A level-3 leader settles minor issues himself or passes them up to the village."""
@@ -331,7 +334,7 @@ class GridModel(Model):
         village = self.grid_leaders.triage_level2(up)
         iss.leader[up[village]] = iss.grid_l2[up[village]]
         self.move(up[village], tu[village], Event.PASS_UP, Status.GRID_L2, self.actor_grid[3])
-        self.to_platform(up[~village], tu[~village], 1 + iss.grid_l1[up[~village]],
+        self.to_platform(up[~village], tu[~village], self.township_platform(up[~village]),
                          Event.PASS_UP, self.actor_grid[2])
 
     # =========================================================================================
@@ -393,7 +396,7 @@ class GridModel(Model):
         rule = self.platforms.wants_ruling(rows) & ~iss.bound[rows]
         auth = self.platforms.has_authority(rows)
         esc = rule & ~auth
-        self.to_platform(rows[esc], t[esc], np.full(esc.sum(), DISTRICT), Event.ESCALATE,
+        self.to_platform(rows[esc], t[esc], self.platforms.above(rows[esc]), Event.ESCALATE,
                          self.platforms.actor[iss.platform[rows[esc]]])
         r, tr = rows[rule & auth], t[rule & auth]
         days = self.scenario_spec.platform.ruling_days
@@ -513,7 +516,7 @@ class GridModel(Model):
         iss.accepted[r] = np.nan                  # accepted/started describe the last visit
         iss.started[r] = np.nan
         iss.settled_by[r] = SettledBy.NONE
-        self.to_platform(r, t[again], np.full(len(r), DISTRICT), Event.REOPEN,
+        self.to_platform(r, t[again], self.district_platform(r), Event.REOPEN,
                          self.actor_residents)
 
     _handlers = (
@@ -538,6 +541,13 @@ class GridModel(Model):
         iss.reported[rows] = np.fmin(iss.reported[rows], t)
         self.move(rows, t, event, Status.PLATFORM, actor)
 
+    def district_platform(self, rows: np.ndarray) -> np.ndarray:
+        """The platform of each issue's district (with its 12345 desk)."""
+        return self.layout.district_of(self.issues.grid_l1[rows])
+
+    def township_platform(self, rows: np.ndarray) -> np.ndarray:
+        return self.layout.township_platform(self.issues.grid_l1[rows])
+
     def arrive(self, rows: np.ndarray, t: np.ndarray) -> None:
         """New issues enter the hidden stock."""
         self.log(rows, t, Event.ARISE, Status.HIDDEN, self.actor_residents)
@@ -549,9 +559,10 @@ class GridModel(Model):
             actor: int | np.ndarray) -> None:
         """Log a transition without changing state (e.g. ARISE, DISCOVER, TAKE_IN)."""
         self.event_counts[event] += len(rows)
-        iss = self.issues
-        self.events.log(iss.issue_id[rows], t, event, iss.status[rows], to, actor,
-                        iss.node[rows])
+        if self.events.enabled:
+            iss = self.issues
+            self.events.log(iss.issue_id[rows], t, event, iss.status[rows], to, actor,
+                            iss.node[rows])
 
     def node_of(self, rows: np.ndarray, status: Status) -> np.ndarray | int:
         """The node that holds issues in ``status`` (platform and unit statuses: their own)."""
@@ -569,10 +580,12 @@ class GridModel(Model):
         iss = self.issues
         node = self.node_of(rows, to)
         self.event_counts[event] += len(rows)
-        self.events.log(iss.issue_id[rows], t, event, iss.status[rows], to, actor,
-                        np.broadcast_to(node, len(rows)).astype(np.int16))
+        status = iss.status[rows]
+        if self.events.enabled:
+            self.events.log(iss.issue_id[rows], t, event, status, to, actor,
+                            np.broadcast_to(node, len(rows)).astype(np.int16))
         left = self.day + 1.0 - t                  # t is an array aligned with rows
-        self.area_out += np.bincount(iss.status[rows], weights=left, minlength=len(Status))
+        self.area_out += np.bincount(status, weights=left, minlength=len(Status))
         self.area_in[to] += float(left.sum())
         n = len(self.nodes)
         old = iss.node[rows]

@@ -61,7 +61,7 @@ def daily_row(m: GridModel, day: int) -> dict[str, float]:
     row["unit_effort_mean"] = float(ad.effort.mean())
     row["unit_readiness_mean"] = float(ad.readiness.mean())
     row["unit_superficial_mean"] = float(ad.superficial.mean())
-    row["trust_mean"] = float(res.trust @ res.weight) / m.scenario_spec.district.population
+    row["trust_mean"] = float(res.trust @ res.weight) / m.scenario_spec.population
     return row
 
 
@@ -86,7 +86,7 @@ def snapshot_rows(m: GridModel, day: int) -> list[pd.DataFrame]:
     """
     iss = m.issues
     status, leader = iss.status, iss.leader
-    towns = m.scenario_spec.district.townships
+    towns = m.scenario_spec.n_townships
     gl = m.grid_leaders
     frames = []
     for level, lq, st in ((3, gl.l3, Status.GRID_L3), (2, gl.l2, Status.GRID_L2)):

@@ -39,8 +39,24 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
                     encoding="utf-8")
 
 
+ROW_GROUP = 1 << 20      # rows per Parquet row group when a table is written in pieces
+
+
 def write_table(df: pd.DataFrame, path: Path) -> None:
-    df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
+    """Write a table to Parquet; a large one a row group at a time, so that it is never
+    converted whole (a city's issues table would double the peak memory)."""
+    if len(df) <= ROW_GROUP:
+        df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    writer = None
+    for i in range(0, len(df), ROW_GROUP):
+        table = pa.Table.from_pandas(df.iloc[i:i + ROW_GROUP], preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+        writer.write_table(table)
+    writer.close()
 
 
 @contextmanager
@@ -76,13 +92,21 @@ def write_text(path: Path, text: str) -> None:
 def write_results(res: Results, out: Path, charts: bool = True) -> Path:
     """Write all tables, the summary and charts into ``out`` (replaced as a whole)."""
     with atomic_dir(out) as tmp:
-        for name in TABLES:
-            write_table(getattr(res, name), tmp / f"{name}.parquet")
-        write_json(tmp / "summary.json", res.summary)
-        if charts:
-            from sim.charts import write_charts
-            write_charts(res, tmp / "charts")
+        write_into(res, tmp, charts)
     return Path(out)
+
+
+def write_into(res: Results, tmp: Path, charts: bool = True) -> None:
+    """Write a run's tables, summary and charts into the directory ``tmp``; a table that is
+    ``None`` was streamed there during the run."""
+    for name in TABLES:
+        table = getattr(res, name)
+        if table is not None:
+            write_table(table, tmp / f"{name}.parquet")
+    write_json(tmp / "summary.json", res.summary)
+    if charts:
+        from sim.charts import write_charts
+        write_charts(res, tmp / "charts")
 
 
 def read_results(out: Path) -> Results:

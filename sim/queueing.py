@@ -6,37 +6,110 @@ is free, jobs taken in order of their ready time (the Kiefer–Wolfowitz recursi
 working-hours clock of the calendar. Start and finish times are fixed when a job joins, which is
 exact for FIFO service: a job's start depends only on the jobs ahead of it.
 
-This is the one per-job Python loop on the daily path; a profile shows it is cheap (a heap
-replace per job, ~1 µs).
+The recursion is a per-job loop that numpy cannot vectorise (:func:`fifo`). It is compiled with
+numba when numba is installed; the same function runs as plain Python otherwise (or with
+``GRIDSIM_NO_NUMBA=1``), with identical results (tests/test_queueing.py).
 """
 
 from __future__ import annotations
 
-import heapq
+import os
 
 import numpy as np
 
 from sim.calendar import WorkingCalendar
 
 
+def fifo(pool: np.ndarray, ready: np.ndarray, hours: np.ndarray, free: np.ndarray,
+         first: np.ndarray, count: np.ndarray, tmp_free: np.ndarray, tmp_retire: np.ndarray,
+         tmp_first: np.ndarray, tmp_count: np.ndarray, start: np.ndarray,
+         finish: np.ndarray) -> None:
+    """Serve jobs, in the order given (by ready time), FIFO on pools of servers.
+
+    Pool ``k``'s permanent servers are a min-heap of free-at times in
+    ``free[first[k]:first[k] + count[k]]``; its temporary servers (a campaign's extra staff)
+    are ``tmp_free``/``tmp_retire`` at ``tmp_first[k]:tmp_first[k] + tmp_count[k]``, and take a
+    job when one can start it before the permanent servers can and before it retires. Writes
+    ``start`` and ``finish`` and updates the servers in place.
+    """
+    for i in range(len(ready)):
+        k, r, h = pool[i], ready[i], hours[i]
+        a, n = first[k], count[k]
+        s = r if r > free[a] else free[a]
+        best, best_start = -1, s
+        for j in range(tmp_first[k], tmp_first[k] + tmp_count[k]):
+            t = r if r > tmp_free[j] else tmp_free[j]
+            if t < tmp_retire[j] and t < best_start:
+                best, best_start = j, t
+        if best >= 0:
+            tmp_free[best] = best_start + h
+            start[i], finish[i] = best_start, best_start + h
+            continue
+        f = s + h
+        start[i], finish[i] = s, f
+        j = 0                       # the root takes f: sift it down the heap
+        while True:
+            c = 2 * j + 1
+            if c >= n:
+                break
+            if c + 1 < n and free[a + c + 1] < free[a + c]:
+                c += 1
+            if free[a + c] >= f:
+                break
+            free[a + j] = free[a + c]
+            j = c
+        free[a + j] = f
+
+
+def _compile():
+    if os.environ.get("GRIDSIM_NO_NUMBA"):
+        return None
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba.njit(cache=True, nogil=True)(fifo)
+
+
+_fifo_compiled = _compile()
+COMPILED = _fifo_compiled is not None
+
+
 class ServerPools:
     """Pools of ``servers[k]`` servers each, working FIFO on one calendar."""
 
     def __init__(self, servers: list[int], calendar: WorkingCalendar):
-        self.servers = np.asarray(servers, dtype=int)
+        self.servers = np.asarray(servers, dtype=np.int64)
         self.calendar = calendar
-        self.free_at = [[0.0] * c for c in servers]   # heaps: working hour each server frees
-        # temporary servers (e.g. a campaign's extra staff): pool -> [[free_at, retire_at], ...]
-        self.temporary: dict[int, list[list[float]]] = {}
+        # permanent servers: one min-heap per pool, of the working hour each server frees
+        self.free = np.zeros(int(self.servers.sum()))
+        self.first = np.concatenate([[0], np.cumsum(self.servers)[:-1]]).astype(np.int64)
+        # temporary servers (e.g. a campaign's extra staff), grouped by pool
+        self.tmp_pool = np.empty(0, dtype=np.int64)
+        self.tmp_free = np.empty(0)
+        self.tmp_retire = np.empty(0)
+        self._group_temporary()
         self._temp_spans: list[tuple[int, int, float, float]] = []
         self._spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.kernel = _fifo_compiled        # None: the plain-Python recursion
 
     def add_temporary(self, k: int, count: int, start: float, end: float) -> None:
         """``count`` extra servers in pool ``k`` who take jobs from calendar time ``start`` and
         start none after ``end`` (they finish what they started)."""
         a, b = self.calendar.to_work(np.array([start, end], dtype=float)).tolist()
-        self.temporary.setdefault(k, []).extend([a, b] for _ in range(count))
+        self.tmp_pool = np.r_[self.tmp_pool, np.full(count, k)]
+        self.tmp_free = np.r_[self.tmp_free, np.full(count, a)]
+        self.tmp_retire = np.r_[self.tmp_retire, np.full(count, b)]
+        self._group_temporary()
         self._temp_spans.append((k, count, a, b))
+
+    def _group_temporary(self) -> None:
+        order = np.argsort(self.tmp_pool, kind="stable")     # by pool, in order of arrival
+        self.tmp_pool, self.tmp_free = self.tmp_pool[order], self.tmp_free[order]
+        self.tmp_retire = self.tmp_retire[order]
+        n = len(self.servers)
+        self.tmp_count = np.bincount(self.tmp_pool, minlength=n).astype(np.int64)
+        self.tmp_first = np.concatenate([[0], np.cumsum(self.tmp_count)[:-1]]).astype(np.int64)
 
     def join(self, pool: np.ndarray, ready: np.ndarray,
              hours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,41 +122,25 @@ class ServerPools:
             return np.empty(0), np.empty(0)
         ready_w = self.calendar.to_work(ready)
         order = np.argsort(ready_w, kind="stable")
-        heaps, temporary = self.free_at, self.temporary
-        starts, finishes = [], []
-        for r, h, k in zip(ready_w[order].tolist(), hours[order].tolist(),
-                           np.asarray(pool)[order].tolist(), strict=True):
-            free = heaps[k]
-            s = r if r > free[0] else free[0]
-            if k in temporary and self._take_temporary(temporary[k], r, s, h, starts, finishes):
-                continue
-            heapq.heapreplace(free, s + h)
-            starts.append(s)
-            finishes.append(s + h)
+        pool = np.asarray(pool)
+        start_o, finish_o = np.empty(n), np.empty(n)
+        args = (pool[order].astype(np.int64), ready_w[order], np.asarray(hours, float)[order],
+                self.free, self.first, self.servers, self.tmp_free, self.tmp_retire,
+                self.tmp_first, self.tmp_count, start_o, finish_o)
+        if self.kernel is not None:
+            self.kernel(*args)
+        else:                       # plain Python is fastest on lists
+            lists = [x.tolist() for x in args]
+            fifo(*lists)
+            for x, values in zip(args[3:], lists[3:], strict=True):
+                x[:] = values
         start_w, finish_w = np.empty(n), np.empty(n)
-        start_w[order] = starts
-        finish_w[order] = finishes
-        self._spans.append((np.asarray(pool), start_w, finish_w))
+        start_w[order] = start_o
+        finish_w[order] = finish_o
+        self._spans.append((pool, start_w, finish_w))
         # never before the job is ready (the round trip through the working clock rounds)
         start = np.maximum(ready, self.calendar.from_work(start_w))
         return start, np.maximum(start, self.calendar.from_work(finish_w))
-
-    @staticmethod
-    def _take_temporary(servers: list[list[float]], r: float, s: float, h: float,
-                        starts: list[float], finishes: list[float]) -> bool:
-        """Give the job to a temporary server if one can start it before ``s`` and before it
-        retires."""
-        best, best_start = None, s
-        for server in servers:
-            start = r if r > server[0] else server[0]
-            if start < server[1] and start < best_start:
-                best, best_start = server, start
-        if best is None:
-            return False
-        best[0] = best_start + h
-        starts.append(best_start)
-        finishes.append(best_start + h)
-        return True
 
     def _spans_of(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         if len(self._spans) != 1:       # consolidate the pieces joined since the last call

@@ -86,8 +86,23 @@ class Calendar(Section):
         return self
 
 
+class City(Section):
+    """The city (市) above its districts: a city platform and city-level departments."""
+
+    districts: int = F(1, "Districts/counties (区县), each laid out as the ``district`` section "
+                       "says, with its own platform and departments. Default 1: one district and "
+                       "no city level. Source: Zhengzhou has 15 county-level units (6 urban "
+                       "districts, 5 county-level cities and counties, 4 development zones), "
+                       "treated as alike: assumption.", ge=1)
+    operators: int = F(4, "Operators of the city platform (市平台), which rules on city-level "
+                       "departments when a district platform may not (依据管理权限). Used only "
+                       "with more than one district. Assumption (2–20).", ge=1)
+
+
 class District(Section):
-    """The territory: townships (level 1), villages/communities (level 2), blocks (level 3)."""
+    """One district: townships (level 1), villages/communities (level 2), blocks (level 3).
+
+    With ``city.districts`` > 1 every district is laid out alike."""
 
     population: int = F(600_000, "Residents. Source: issue #2 (a district of about 600,000; "
                         "Zhengzhou's urban districts hold 0.4–1.2 million).", ge=1)
@@ -510,6 +525,11 @@ class Department(Section):
                   "security, civil affairs... (domain brief §1).")
     staff: int = F(..., "Staff who handle issues, each one issue at a time. Assumption "
                    "(3–80 in a district), calibrated to utilisation 0.4–0.85.", ge=1)
+    level: Literal["district", "city"] = F("district", "A district department (each district "
+                                           "has its own, with ``staff`` each) or one city "
+                                           "department (市直, ``staff`` in all) serving every "
+                                           "district. Source: seed (四) 条块; which departments "
+                                           "are city-level is an assumption.")
 
 
 class Category(Section):
@@ -551,6 +571,7 @@ class GridScenario(Section):
     name: str = F("baseline", "Scenario name. Assumption: free text.")
     description: str = F("", "One line shown by `gridsim scenarios`. Assumption: free text.")
     run: Run = Field(default_factory=Run, description="Source: issue #2.")
+    city: City = Field(default_factory=City, description="Source: domain brief §1.")
     district: District = Field(default_factory=District, description="Source: issue #2.")
     office_calendar: Calendar = Field(default_factory=Calendar,
                                       description="Source: Labour Law art. 36.")
@@ -603,23 +624,35 @@ class GridScenario(Section):
         for i, name in enumerate(self.campaign.categories):
             if name not in known:
                 raise ValueError(f"campaign.categories[{i}]: unknown category {name!r}")
-        d = self.district
+        d, k = self.district, self.city.districts
         n_agents = self.n_grids * d.resident_agents_per_grid
-        if n_agents > d.population:
+        if n_agents > self.population:
             raise ValueError(f"district.resident_agents_per_grid: more resident agents "
-                             f"({n_agents}) than residents ({d.population})")
-        staff = (sum(x.staff for x in self.departments) + d.townships * (
-            self.units.township_staff + self.work_teams.members_per_township
-            + self.platform.township_operators) + self.platform.district_operators
-            + self.n_villages * self.grid_leaders.level2_per_village + self.n_grids)
-        if staff > d.population:
-            raise ValueError(f"district.population: fewer residents ({d.population}) than "
+                             f"({n_agents}) than residents ({self.population})")
+        staff = (sum(x.staff * (k if x.level == "district" else 1) for x in self.departments)
+                 + self.n_townships * (self.units.township_staff
+                                       + self.work_teams.members_per_township
+                                       + self.platform.township_operators)
+                 + k * self.platform.district_operators + (self.city.operators if k > 1 else 0)
+                 + self.n_villages * self.grid_leaders.level2_per_village + self.n_grids)
+        if staff > self.population:
+            raise ValueError(f"district.population: fewer residents ({self.population}) than "
                              f"staff ({staff})")
         return self
 
     @property
+    def population(self) -> int:
+        """Residents of all districts."""
+        return self.city.districts * self.district.population
+
+    @property
+    def n_townships(self) -> int:
+        """Townships of all districts."""
+        return self.city.districts * self.district.townships
+
+    @property
     def n_villages(self) -> int:
-        return self.district.townships * self.district.villages_per_township
+        return self.n_townships * self.district.villages_per_township
 
     @property
     def n_grids(self) -> int:

@@ -34,7 +34,7 @@ def issues_frame(m: GridModel) -> pd.DataFrame:
     sc = m.scenario_spec
     units = [a.name for a in m.units.agents]
     kinds = np.array([a.kind for a in m.units.agents] + [None])
-    deps = [d.name for d in sc.departments]
+    deps = list(m.layout.line_names)
     resolved = pd.array(np.where(c["resolved"] < 0, None, c["resolved"] == 1), dtype="boolean")
     return pd.DataFrame({
         "issue_id": c["issue_id"],
@@ -77,7 +77,7 @@ def issues_frame(m: GridModel) -> pd.DataFrame:
         "reopens": c["reopens"].astype(np.int32),
         "satisfaction": c["satisfaction"].astype(float),
         "status": _cat(c["status"], _names(Status)),
-    })
+    }, copy=False)        # the columns are fresh: no second copy of a large table
 
 
 def nodes_frame(m: GridModel) -> pd.DataFrame:
@@ -106,8 +106,8 @@ def timeseries_frame(m: GridModel) -> pd.DataFrame:
             ts[col] = ts[col].astype(np.int64)
     u, p = m.units, m.platforms
     groups = (("line", u.pools, range(u.n_line)), ("territory", u.pools, range(u.n_line, u.n)),
-              ("platform_district", p.district_pool, [0]),
-              ("platform_township", p.township_pools, range(len(p.agents) - 1)))
+              ("platform_district", p.district_pool, range(len(p.district_pool.servers))),
+              ("platform_township", p.township_pools, range(len(p.township_pools.servers))))
     for name, pools, ks in groups:
         busy = sum((pools.busy_by_day(k, days) for k in ks), np.zeros(days))
         avail = sum((pools.available_by_day(k, days) for k in ks), np.zeros(days))
@@ -130,20 +130,21 @@ def agents_frame(m: GridModel) -> pd.DataFrame:
     util = np.full(len(df), np.nan)
 
     def fill(kind_mask: np.ndarray, index: int, busy: np.ndarray, avail: np.ndarray) -> None:
+        rows = np.flatnonzero(kind_mask)
+        rows = rows[df["index"].to_numpy()[rows] == index]
+        row_day = df["day"].to_numpy()[rows]
         cb, ca = np.r_[0.0, np.cumsum(busy)], np.r_[0.0, np.cumsum(avail)]
         for a, d in zip(lo, snap_days, strict=True):
-            sel = kind_mask & (df["index"].to_numpy() == index) & (df["day"].to_numpy() == d)
             hours = ca[d + 1] - ca[a]
-            util[sel] = (cb[d + 1] - cb[a]) / hours if hours > 0 else np.nan
+            util[rows[row_day == d]] = (cb[d + 1] - cb[a]) / hours if hours > 0 else np.nan
 
     units = df["agent_type"].astype(str).str.startswith("unit_").to_numpy()
     for a in m.units.agents:
         fill(units, a.index, m.units.pools.busy_by_day(a.index, days),
              m.units.pools.available_by_day(a.index, days))
     plats = (df["agent_type"] == "platform").to_numpy()
-    p = m.platforms
-    for k in range(len(p.agents)):
-        pools, j = (p.district_pool, 0) if k == 0 else (p.township_pools, k - 1)
+    for k in range(len(m.platforms.agents)):
+        pools, j = m.platforms.pool_of(k)
         fill(plats, k, pools.busy_by_day(j, days), pools.available_by_day(j, days))
     df["utilisation"] = util
     df["agent_type"] = df["agent_type"].astype("category")
@@ -181,8 +182,10 @@ def paid_hours(m: GridModel, first_day: int) -> dict[str, float]:
         "village_staff": sc.n_villages * g.level2_hours * g.level2_per_village * grid_days,
         "work_teams": float(m.work_teams.members.sum()) * w.hours_per_week / 7 * len(days),
         "units": unit_hours,
-        "platforms": p.district_operators * open_hours(m.hotline_calendar)
-        + p.township_operators * sc.district.townships * open_hours(m.platform_calendar),
+        "platforms": (p.district_operators * sc.city.districts
+                      + (sc.city.operators if sc.city.districts > 1 else 0))
+        * open_hours(m.hotline_calendar)
+        + p.township_operators * sc.n_townships * open_hours(m.platform_calendar),
     }
 
 

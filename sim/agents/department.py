@@ -36,14 +36,17 @@ class Department(Agent):
 
 
 class Units:
-    """All units, indexed 0..D-1 (line departments) then D..D+T-1 (township offices)."""
+    """All units: the line departments of every district, then the township offices
+    (numbering: :mod:`sim.layout`)."""
 
     def __init__(self, model: GridModel):
         sc = model.scenario_spec
         self.model = model
-        line = [(d.name, "line", d.staff) for d in sc.departments]
+        lay = model.layout
+        line = [(name, "line", sc.departments[j].staff)
+                for name, j in zip(lay.line_names, lay.unit_department.tolist(), strict=True)]
         terr = [(f"township_{t:02d}", "territory", sc.units.township_staff)
-                for t in range(sc.district.townships)]
+                for t in range(sc.n_townships)]
         self.agents: list[Department] = [
             Department(model, i, name, kind, staff)
             for i, (name, kind, staff) in enumerate(line + terr)
@@ -76,8 +79,8 @@ class Units:
                      np.where(iss.ambiguous[rows], ambiguous, u.pass_back))
         # a department whose own people work in the township passes back less (不推诿)
         line = unit < self.n_line
-        p = np.where(line, p * m.work_teams.pass_back_factor(iss.grid_l1[rows],
-                                                             np.where(line, unit, 0)), p)
+        dept = m.layout.unit_department[np.where(line, unit, 0)]
+        p = np.where(line, p * m.work_teams.pass_back_factor(iss.grid_l1[rows], dept), p)
         # readiness to pass back, as the unit has adapted it to its evaluation (考核)
         p = np.where(right, np.minimum(p * self.adaptation.readiness[unit], 1.0), p)
         p = np.where(iss.bound[rows] & right, 0.0, p)      # a ruling binds the right unit

@@ -105,8 +105,7 @@ class GridLeaders:
         self.service = np.zeros(n)
         self.quits_today = 0
         self.agents = [
-            *GridLeader.create_agents(model, sc.district.townships, 1,
-                                      list(range(sc.district.townships))),
+            *GridLeader.create_agents(model, sc.n_townships, 1, list(range(sc.n_townships))),
             *GridLeader.create_agents(model, sc.n_villages, 2, list(range(sc.n_villages))),
             *GridLeader.create_agents(model, sc.n_grids, 3, list(range(sc.n_grids))),
         ]

@@ -52,10 +52,11 @@ class Residents:
         self.grid = np.arange(n) // d.resident_agents_per_grid
         self.village = self.grid // d.grids_per_village
         self.township = self.village // d.villages_per_township
-        urban_towns = np.arange(d.townships) < round(d.urban_share * d.townships)
+        # the first townships of every district are its urban ones
+        urban_towns = np.arange(sc.n_townships) % d.townships < round(d.urban_share * d.townships)
         self.urban = urban_towns[self.township]
         w = rng.lognormal(0.0, d.building_size_sd, n)     # buildings differ in size
-        self.weight = w / w.sum() * d.population
+        self.weight = w / w.sum() * sc.population
         coverage = np.where(self.urban, r.organiser_coverage_urban, r.organiser_coverage_rural)
         self.organised = rng.random(n) < coverage
         self.trust = np.full(n, r.initial_trust)
@@ -104,13 +105,17 @@ class Residents:
         hours = np.minimum(hours, u.max_work_factor * mean)
         # a utility outside the grid answers for its own issues; otherwise 属地 applies
         territorial = (u_terr < c["territorial"][cat]) & ~c["outside"][cat]
-        responsible = np.where(territorial, m.n_departments + self.township[who],
-                               c["lead"][cat])
+        town = self.township[who]
+        units = m.layout.line_unit[m.layout.district_of(town)]     # the district's departments
+        lead = np.take_along_axis(units, c["lead"][cat][:, None], axis=1)[:, 0]
+        co = np.where(c["co"][cat] >= 0, np.take_along_axis(
+            units, np.maximum(c["co"][cat], 0)[:, None], axis=1)[:, 0], -1)
+        responsible = np.where(territorial, m.n_departments + town, lead)
         rows = m.issues.add(
             n, category=cat, severity=severity, resident=who, grid_l3=self.grid[who],
-            grid_l2=self.village[who], grid_l1=self.township[who], hours=hours,
-            deadline=c["deadline"][cat], responsible=responsible, lead_department=c["lead"][cat],
-            co_department=c["co"][cat], ambiguous=u_amb < c["ambiguous"][cat],
+            grid_l2=self.village[who], grid_l1=town, hours=hours,
+            deadline=c["deadline"][cat], responsible=responsible, lead_department=lead,
+            co_department=co, ambiguous=u_amb < c["ambiguous"][cat],
             collective=u_col < c["collective"][cat], created=t, entered=t)
         m.arrive(rows, t)
 

@@ -37,7 +37,7 @@ class WorkTeams:
 
     def __init__(self, model: GridModel):
         sc = model.scenario_spec
-        w, d = sc.work_teams, sc.district
+        w, n_towns = sc.work_teams, sc.n_townships
         rng = model.streams["population"]
         self.model = model
         n_dep = len(sc.departments)
@@ -45,24 +45,24 @@ class WorkTeams:
         need = np.zeros(n_dep)
         np.add.at(need, model.category_arrays["lead"], model.category_arrays["rate"])
         need = need / need.sum() if need.sum() > 0 else np.full(n_dep, 1.0 / n_dep)
-        u_align = rng.random((d.townships, w.members_per_township))
-        u_dep = rng.random((d.townships, w.members_per_township))
+        u_align = rng.random((n_towns, w.members_per_township))
+        u_dep = rng.random((n_towns, w.members_per_township))
         aligned_dep = np.searchsorted(np.cumsum(need), u_dep * need.sum(), side="right")
         random_dep = np.minimum((u_dep * n_dep).astype(int), n_dep - 1)
         dep = np.where(u_align < w.aligned, np.minimum(aligned_dep, n_dep - 1), random_dep)
-        self.members = np.zeros((d.townships, n_dep), dtype=int)
-        for t in range(d.townships):
+        self.members = np.zeros((n_towns, n_dep), dtype=int)       # (township, department)
+        for t in range(n_towns):
             self.members[t] = np.bincount(dep[t], minlength=n_dep)
-        self.grids_per_township = sc.n_grids // d.townships
+        self.grids_per_township = sc.n_grids // n_towns
         # days each township's team has been posted: a year at the start (posted in 2012);
         # with rotation, teams are staggered so that they do not all change at once
-        self.tenure0 = (np.full(d.townships, 365.0) if w.rotation_days == 0 else
-                        np.arange(d.townships) * w.rotation_days / d.townships)
-        self.effectiveness = np.ones(d.townships)
-        self.hours_today = np.zeros(d.townships)
-        self.help_today = np.zeros(d.townships)
-        self.hours_settling = np.zeros(d.townships)
-        self.agents = WorkTeam.create_agents(model, d.townships, list(range(d.townships)))
+        self.tenure0 = (np.full(n_towns, 365.0) if w.rotation_days == 0 else
+                        np.arange(n_towns) * w.rotation_days / n_towns)
+        self.effectiveness = np.ones(n_towns)
+        self.hours_today = np.zeros(n_towns)
+        self.help_today = np.zeros(n_towns)
+        self.hours_settling = np.zeros(n_towns)
+        self.agents = WorkTeam.create_agents(model, n_towns, list(range(n_towns)))
 
     def plan_day(self, day: int) -> None:
         """Members spend their weekly hours in the area on working days, as engaged as they
@@ -103,7 +103,7 @@ class WorkTeams:
         """Which found issues a member of the issue's lead department settles on the spot."""
         m = self.model
         iss = m.issues
-        town, lead = iss.grid_l1[rows], iss.lead_department[rows]
+        town, lead = iss.grid_l1[rows], m.layout.unit_department[iss.lead_department[rows]]
         total = np.maximum(self.members.sum(axis=1)[town], 1)
         share = self.members[town, lead] / total      # chance the finder is from that department
         u, u_pow = m.streams["triage"].random(len(rows)), m.streams["triage"].random(len(rows))

@@ -41,7 +41,7 @@ def mmc_overrides(scenario: str, load: float, servers: int, arrivals_per_day: fl
     spec = load_scenario(scenario)
     data = spec.model_dump(mode="json")
     cats, deps = data["categories"], data["departments"]
-    cats[0]["rate"] = arrivals_per_day * 365 * 1000 / spec.district.population
+    cats[0]["rate"] = arrivals_per_day * 365 * 1000 / spec.population
     cats[0]["hours"] = load * servers * 24.0 / arrivals_per_day
     deps[0]["staff"] = servers
     return {"categories": cats, "departments": deps, "run.days": days}
@@ -125,7 +125,7 @@ def jackson_theory(scenario: str) -> dict[str, float]:
     """The Jackson solution of the feedback scenario's own parameters."""
     sc = load_scenario(scenario)
     p = sc.units.pass_back
-    gamma = sc.district.population * sc.categories[0].rate / 1000 / 365
+    gamma = sc.population * sc.categories[0].rate / 1000 / 365
     routing = np.array([[0, 1, 0], [p, 0, 1 - p], [0, 0, 0]], dtype=float)
     lam = jackson_rates(routing, np.array([gamma, 0.0, 0.0]))
     plat = MMc(lam[0] / 24, 60.0 / sc.platform.intake_minutes, sc.platform.district_operators)

@@ -1,0 +1,167 @@
+"""A city of several districts (issue #6): layout, routing, the city platform, the Zhengzhou
+scenario, and streamed output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from sim.api import prepare, run
+from sim.cli import main
+from sim.layout import Layout
+from sim.model import GridModel
+from sim.scenario import load_scenario
+
+# three districts of the small scenario; housing is a city-level department (市直)
+CITY = {"city.districts": 3, "platform.ruling_threshold": 1, "units.pass_back_ambiguous": 0.9}
+
+
+def city_model(days: int = 60, **extra) -> GridModel:
+    spec = prepare("small", days=days, seed=4, overrides={**CITY, **extra})
+    deps = [d.model_copy(update={"level": "city"}) if d.name == "housing" else d
+            for d in spec.departments]
+    spec = spec.model_copy(update={"departments": deps})
+    model = GridModel(spec, record_events=True)
+    model.run()
+    return model
+
+
+@pytest.fixture(scope="module")
+def city() -> GridModel:
+    return city_model()
+
+
+def test_one_district_keeps_the_single_district_numbering():
+    sc = load_scenario("baseline")
+    lay = Layout.of(sc)
+    d, t = len(sc.departments), sc.district.townships
+    assert lay.n_line == d and lay.n_units == d + t
+    assert lay.line_unit.tolist() == [list(range(d))]
+    assert lay.district_units.tolist() == [list(range(d + t))]
+    assert lay.position(np.arange(d + t)).tolist() == list(range(d + t))
+    assert lay.city_platform == -1 and lay.n_platforms == 1 + t
+    assert lay.township_platform(np.arange(t)).tolist() == list(range(1, 1 + t))
+
+
+def test_a_city_has_districts_units_and_platforms(city):
+    sc, lay = city.scenario_spec, city.layout
+    d, t = len(sc.departments), sc.district.townships
+    assert sc.population == 3 * sc.district.population
+    assert city.residents.weight.sum() == pytest.approx(sc.population)
+    assert lay.n_line == 3 * (d - 1) + 1                    # housing appears once
+    assert city.n_units == lay.n_line + 3 * t
+    names = [p.name for p in city.platforms.agents]
+    assert names[:3] == ["district_00", "district_01", "district_02"] and names[-1] == "city"
+    assert len(names) == 3 + 3 * t + 1
+    housing = [a for a in city.units.agents if a.name == "housing"]
+    assert len(housing) == 1 and lay.unit_district[housing[0].index] == -1
+
+
+def test_issues_stay_in_their_district(city):
+    """Responsibility, dispatches (right or wrong) and platforms all stay in an issue's
+    district, but for the city-level department and the city platform."""
+    lay = city.layout
+    iss = city.issues.all_rows()
+    district = lay.district_of(iss["grid_l1"])
+    resp = lay.unit_district[iss["responsible"]]
+    assert np.all((resp == district) | (resp == -1))
+    sent = iss["first_unit"] >= 0
+    assert sent.sum() > 100
+    first = lay.unit_district[iss["first_unit"][sent]]
+    assert np.all((first == district[sent]) | (first == -1))
+    wrong = sent & (iss["first_unit"] != iss["responsible"])
+    assert wrong.sum() > 0                                  # misdispatches happen, in-district
+    plat = iss["platform"]
+    held = plat >= 0
+    in_district = plat[held] < lay.districts
+    assert np.all(plat[held][in_district] == district[held][in_district])
+
+
+def test_the_city_platform_rules_on_city_departments(city):
+    """A district platform may not bind a city department: such rulings go up to the city."""
+    ev = city.events.frame(city.nodes)
+    city_actor = "platform:city"
+    up = ev[(ev["event"] == "escalate") & (ev["node"] == "platform:city")]
+    assert len(up) > 0
+    ruled_at_city = ev[(ev["event"] == "ruling") & (ev["actor"] == city_actor)]
+    assert len(ruled_at_city) > 0
+    iss = city.issues.all_rows()
+    resp = pd.Series(iss["responsible"], index=iss["issue_id"])
+    housing = next(a.index for a in city.units.agents if a.name == "housing")
+    assert set(resp[ruled_at_city["issue_id"]].tolist()) == {housing}
+    # district platforms rule on their own district's units only
+    ruled = ev[(ev["event"] == "ruling") & ev["actor"].astype(str).str.startswith(
+        "platform:district")]
+    assert len(ruled) > 0 and housing not in set(resp[ruled["issue_id"]].tolist())
+
+
+def test_zhengzhou_matches_the_2013_figures():
+    sc = load_scenario("zhengzhou")
+    assert sc.population == pytest.approx(9.2e6, rel=1e-3)
+    assert sc.n_grids == 18_000
+    members = sc.n_townships * sc.work_teams.members_per_township
+    assert members == pytest.approx(45_388, rel=0.01)
+    lay = Layout.of(sc)
+    assert lay.districts == 15 and lay.city_platform == lay.n_platforms - 1
+    assert sc.campaign.days > 0
+
+
+def test_zhengzhou_runs_every_mechanism():
+    """A short city run: every mechanism acts (the full year is benchmarks/bench_city.py's)."""
+    res = run("zhengzhou", days=30, record_events=False,
+              overrides={"campaign.start_day": 20, "run.warmup_days": 10})
+    mech = res.summary["mechanisms"]
+    for key in ("pass_backs", "rulings", "reopenings", "escalations", "campaign_days"):
+        assert mech[key] > 0, key
+    assert res.summary["utilisation"]["platform:city"] > 0
+
+
+def test_events_streamed_by_gridsim_run_equal_the_in_memory_table(tmp_path):
+    """`gridsim run` writes events a row group a day; the file equals the in-memory log."""
+    out = tmp_path / "out"
+    assert main(["run", "small", "--days", "20", "--seed", "3", "--out", str(out),
+                 "--no-charts"]) == 0
+    streamed = pd.read_parquet(out / "events.parquet")
+    memory = run("small", days=20, seed=3).events
+    pd.testing.assert_frame_equal(streamed, memory)
+    assert pq.ParquetFile(out / "events.parquet").num_row_groups >= 20
+    issues = pd.read_parquet(out / "issues.parquet")
+    assert len(issues) == streamed.loc[streamed["event"] == "arise", "issue_id"].nunique()
+
+
+def test_large_tables_are_written_in_row_groups(tmp_path, monkeypatch):
+    import sim.output as output
+    df = run("small", days=20, seed=3, record_events=False).issues
+    monkeypatch.setattr(output, "ROW_GROUP", 100)
+    output.write_table(df, tmp_path / "t.parquet")
+    assert pq.ParquetFile(tmp_path / "t.parquet").num_row_groups == -(-len(df) // 100)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), df)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("city.districts", 0, "city.districts"),
+    ("city.operators", 0, "city.operators"),
+])
+def test_bad_city_values_are_rejected(key, value, message):
+    from sim.scenario import ScenarioError
+    with pytest.raises(ScenarioError, match=message):
+        prepare("small", overrides={key: value})
+
+
+
+def test_city_benchmark_prints_every_figure():
+    """benchmarks/bench_city.py runs end to end (a few days, so quickly) and prints each
+    figure issue #6 asks for."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_city.py"), "--days",
+                          "3"], capture_output=True, text=True, cwd=root, timeout=600)
+    assert out.returncode == 0, out.stderr
+    for figure in ("simulation time", "end-to-end `gridsim run zhengzhou`", "peak memory",
+                   "every mechanism acted", "Baseline district", "fitted exponents",
+                   "a day's cost", "faster   target >= 10x"):
+        assert figure in out.stdout, figure
