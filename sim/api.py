@@ -107,10 +107,14 @@ def mechanisms(model: GridModel, ts: pd.DataFrame) -> dict[str, int]:
     return counts
 
 
-def collect(model: GridModel) -> Results:
-    """Build the tables and summary of a model that has run."""
+def collect(model: GridModel, release: bool = False) -> Results:
+    """Build the tables and summary of a model that has run; with ``release``, the model's
+    finished issue rows are let go once tabled (a city's take ~1 GB; the model can then not be
+    stepped or tabled again)."""
     spec = model.scenario_spec
     issues = issues_frame(model)
+    if release:
+        model.issues.release()
     ts = timeseries_frame(model)
     warmup = spec.run.warmup_days if spec.run.warmup_days < model.day else model.day // 4
     metrics = headline(issues, ts, warmup=warmup, days=model.day,

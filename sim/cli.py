@@ -202,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.close()
         sim_seconds = time.perf_counter() - t0
-        res = collect(model)
+        res = collect(model, release=True)
         write_into(res, tmp, charts=not args.no_charts)
     print(summary_table(res.summary, sim_seconds))
     print(f"\nwrote {out}/: issues, events, timeseries, agents, nodes (.parquet), summary.json"

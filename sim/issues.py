@@ -150,7 +150,7 @@ class IssueTable:
         self.cols: dict[str, np.ndarray] = {
             k: np.full(capacity, fill, dtype=dt) for k, (dt, fill) in COLUMNS.items()
         }
-        self._archive: list[dict[str, np.ndarray]] = []
+        self._archive: list[dict[str, np.ndarray]] | None = []
         self._refresh()
 
     def __len__(self) -> int:
@@ -200,9 +200,15 @@ class IssueTable:
         self.n = m
         self._refresh()
 
+    def release(self) -> None:
+        """Let go of the finished rows (archived); :meth:`all_rows` then refuses."""
+        self._archive = None
+
     def all_rows(self) -> Mapping[str, np.ndarray]:
         """Every issue ever created (archived and open), sorted by id: a mapping that gathers
         a column when it is read, so that a city's issues are never all copied at once."""
+        if self._archive is None:
+            raise RuntimeError("the issue table's finished rows were released")
         return _AllRows([*self._archive, {k: v[: self.n] for k, v in self.cols.items()}])
 
     def count_by_status(self) -> np.ndarray:
@@ -234,6 +240,11 @@ class _AllRows(Mapping):
         return len(COLUMNS)
 
 
+def _arrow(df: pd.DataFrame) -> Any:
+    import pyarrow as pa
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
 def _column(value: object, n: int, dtype: type) -> np.ndarray:
     """A length-n array from a scalar or an array."""
     if np.ndim(value) == 0:
@@ -252,7 +263,7 @@ class EventLog:
         self._chunks: list[tuple[np.ndarray, ...]] = []
         self.actors: list[str] = []
         self._actor_ids: dict[str, int] = {}
-        self._writer: Any = None            # a pyarrow ParquetWriter while streaming
+        self._writer: Any = None            # a RowGroupWriter while streaming
         self._sink: tuple[Path, list[str]] | None = None
         self.streamed = 0                   # rows written so far
 
@@ -297,21 +308,19 @@ class EventLog:
         row group, sorted as :meth:`frame` sorts; keep later ones (an intake logged ahead, at
         its start) for the next flush. The model flushes at the end of each day with ``until``
         = the next day, and nothing logged later happens earlier, so the file is in time
-        order as a whole."""
+        order as a whole. The row group is built and written in a background thread."""
         if self._sink is None or not self._chunks:
             return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        from sim.rowgroups import RowGroupWriter
         path, nodes = self._sink
         data = self.columns()
         now = data[1] < until
         self._chunks = [tuple(c[~now] for c in data)] if not now.all() else []
-        table = pa.Table.from_pandas(self._frame([c[now] for c in data], nodes),
-                                     preserve_index=False)
         if self._writer is None:
-            self._writer = pq.ParquetWriter(path, table.schema, compression="zstd")
-        self._writer.write_table(table)
-        self.streamed += table.num_rows
+            self._writer = RowGroupWriter(path)
+        rows = [c[now] for c in data]
+        self._writer.put(lambda: _arrow(self._frame(rows, nodes)))
+        self.streamed += len(rows[0])
 
     @property
     def streaming(self) -> bool:
@@ -322,11 +331,9 @@ class EventLog:
         if self._sink is None:
             return
         self.flush()
-        if self._writer is None:
+        if self._writer is None or not self._writer.close():
             self.frame(self._sink[1]).to_parquet(self._sink[0], index=False,
                                                  compression="zstd")
-        else:
-            self._writer.close()
         self._writer, self._sink = None, None
 
     def frame(self, nodes: list[str] | None = None) -> pd.DataFrame:

@@ -165,3 +165,16 @@ def test_city_benchmark_prints_every_figure():
                    "every mechanism acted", "Baseline district", "fitted exponents",
                    "a day's cost", "faster   target >= 10x"):
         assert figure in out.stdout, figure
+
+
+def test_littles_law_holds_for_every_node_of_a_city(city):
+    """L = λW for every node (three district platforms, the city's, each district's
+    departments, the city department, the townships), from the model's own stocks."""
+    from sim.checks import littles_law_nodes
+    from sim.tables import nodes_frame
+    table = littles_law_nodes(city.events.frame(city.nodes), nodes_frame(city), 15,
+                              city.day - 1)
+    assert set(table.index) == set(city.nodes) - {"hidden", "settling"}
+    assert table.loc["platform:city", "L_daily_mean"] > 0
+    err = table["relative_error"].to_numpy()
+    assert np.nanmax(err) <= 1e-9

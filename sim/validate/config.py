@@ -58,11 +58,15 @@ class LittleCheck(Part):
 
     scenarios: list[str] | Literal["all"] = Field(
         "all", description="scenario names, or 'all' for every shipped scenario")
+    exclude: list[str] = Field(default_factory=list,
+                               description="scenarios left out of 'all'")
     days: int | None = Field(default=None, ge=2)
 
     def names(self) -> list[str]:
         from sim.scenario import scenario_names
-        return scenario_names() if self.scenarios == "all" else list(self.scenarios)
+        if self.scenarios != "all":
+            return list(self.scenarios)
+        return [n for n in scenario_names() if n not in self.exclude]
     max_relative_error: float = Field(gt=0)
 
 

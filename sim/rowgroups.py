@@ -1,0 +1,53 @@
+"""A Parquet file written a row group at a time, in a background thread.
+
+The model streams its event log this way (:meth:`sim.issues.EventLog.flush`): building and
+compressing a day's row group runs beside the next day's simulation, on another core, instead
+of stopping it. Row groups are written in the order they were put, by a single thread.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+
+class RowGroupWriter:
+    """Append tables (built by the callables given to :meth:`put`) to the Parquet file
+    ``path``, one row group each; at most ``depth`` wait to be written."""
+
+    def __init__(self, path: Path, depth: int = 2, compression: str = "zstd"):
+        self.path, self.depth, self.compression = Path(path), depth, compression
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="gridsim-parquet")
+        self._pending: deque[Future] = deque()
+        self._writer: Any = None
+        self.rows = 0
+
+    def put(self, make_table: Callable[[], Any]) -> None:
+        """Queue one row group; waits while ``depth`` are queued (and raises the writer's
+        error, if it had one)."""
+        while len(self._pending) >= self.depth:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._write, make_table))
+
+    def _write(self, make_table: Callable[[], Any]) -> None:
+        import pyarrow.parquet as pq
+        table = make_table()
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema,
+                                            compression=self.compression)
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> bool:
+        """Write what is queued and close the file; whether anything was written."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True)
+            if self._writer is not None:
+                self._writer.close()
+        return self._writer is not None
