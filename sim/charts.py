@@ -52,14 +52,15 @@ def _has(df: pd.DataFrame, *cols: str) -> bool:
     return len(df) > 0 and all(c in df.columns for c in cols)
 
 
-def _analysed(res: Results) -> pd.DataFrame:
-    """Dispatched issues that arose after the warm-up: the population of the headline metrics."""
+def _analysed(res: Results, *columns: str) -> pd.DataFrame:
+    """Dispatched issues that arose after the warm-up (the population of the headline
+    metrics), with only ``columns``: a city's issues table is large."""
     iss = res.issues
-    if not _has(iss, "created_day", "reported_day", "first_dispatch_day"):
+    if not _has(iss, "created_day", "reported_day", "first_dispatch_day", *columns):
         return iss.iloc[0:0]
     keep = (iss["created_day"] >= res.summary.get("warmup_days", 0)) \
         & iss["reported_day"].notna() & iss["first_dispatch_day"].notna()
-    return iss[keep]
+    return iss.loc[keep, list(columns)]
 
 
 def open_stock(res: Results, warmup: int) -> Figure:
@@ -86,7 +87,7 @@ def open_stock(res: Results, warmup: int) -> Figure:
 
 def time_to_close(res: Results, warmup: int) -> Figure:
     """Histogram (log x) and Kaplan–Meier survival of days from report to closure."""
-    disp = _analysed(res)
+    disp = _analysed(res, "status", "closed_day", "reported_day")
     days = float(res.summary.get("days", 0))
     fig, (hist, surv) = _figure(2, 7.5)
     surv.sharex(hist)
@@ -111,6 +112,9 @@ def time_to_close(res: Results, warmup: int) -> Figure:
     else:
         _no_data(hist, "no closures")
     times, s = kaplan_meier(dur, closed)
+    if len(times) > 4000:       # a city's million steps: 4,000 are more than the eye sees
+        keep = np.unique(np.r_[np.geomspace(1, len(times), 4000).astype(int) - 1])
+        times, s = times[keep], s[keep]
     start = times[times > 0][:1] if (times > 0).any() else np.array([1.0])
     hist.set_xscale("log")
     surv.step(np.r_[start, times], np.r_[1.0, s], where="post", color=BLACK,
@@ -128,7 +132,7 @@ def time_to_close(res: Results, warmup: int) -> Figure:
 
 def rejections(res: Results, warmup: int) -> Figure:
     """Shares of dispatched issues by number of pass-backs, and the share ruled."""
-    disp = _analysed(res)
+    disp = _analysed(res, "rejections", "ruled")
     fig, (ax,) = _figure()
     ax.set(title=f"Pass-backs per dispatched issue (arisen after day {warmup})",
            ylabel="share of dispatched issues")
@@ -196,7 +200,8 @@ def trust_satisfaction(res: Results, warmup: int) -> Figure:
                 label="trust (population-weighted mean, end of day)")
         ax.set_xlim(0, len(ts))
         drawn = True
-    rated = iss[iss["satisfaction"].notna() & iss["closed_day"].notna()] \
+    rated = iss.loc[iss["satisfaction"].notna() & iss["closed_day"].notna(),
+                    ["closed_day", "satisfaction"]] \
         if _has(iss, "closed_day", "satisfaction") else iss.iloc[0:0]
     if len(rated):
         month = (rated["closed_day"] // 30).astype(int)

@@ -265,6 +265,7 @@ class EventLog:
         self._actor_ids: dict[str, int] = {}
         self._writer: Any = None            # a RowGroupWriter while streaming
         self._sink: tuple[Path, list[str]] | None = None
+        self._schema: Any = None            # the Arrow schema of the streamed file
         self.streamed = 0                   # rows written so far
 
     def stream_to(self, path: Path, nodes: list[str]) -> None:
@@ -317,10 +318,30 @@ class EventLog:
         now = data[1] < until
         self._chunks = [tuple(c[~now] for c in data)] if not now.all() else []
         if self._writer is None:
-            self._writer = RowGroupWriter(path)
+            # the schema pandas gives the in-memory table, so that both read back alike
+            schema = _arrow(self._frame([c[:0] for c in data], nodes)).schema
+            self._writer = RowGroupWriter(path, use_dictionary=list(schema.names[2:]),
+                                          write_statistics=["issue_id", "time", "event"])
+            self._schema = schema
         rows = [c[now] for c in data]
-        self._writer.put(lambda: _arrow(self._frame(rows, nodes)))
+        self._writer.put(lambda: self._table(rows, nodes))
         self.streamed += len(rows[0])
+
+    def _table(self, data: list[np.ndarray], nodes: list[str]) -> Any:
+        """:meth:`frame` as an Arrow table, built without pandas (in the writer's thread)."""
+        import pyarrow as pa
+        order = np.lexsort((np.arange(len(data[0])), data[0], data[1]))
+        status = [s.name.lower() for s in Status]
+        names = ([e.name.lower() for e in Event], status, status, self.actors or ["none"],
+                 nodes or ["none"])
+        arrays = [pa.array(data[0][order]), pa.array(data[1][order])]
+        fields = [self._schema.field(i) for i in range(2, len(self._schema))]
+        for field, codes, values in zip(fields, data[2:], names, strict=True):
+            c = codes[order]
+            index = pa.array(c, mask=c < 0).cast(field.type.index_type)   # -1: none (NA)
+            arrays.append(pa.DictionaryArray.from_arrays(
+                index, pa.array(values, type=field.type.value_type)))
+        return pa.Table.from_arrays(arrays, schema=self._schema)
 
     @property
     def streaming(self) -> bool:

@@ -91,6 +91,7 @@ class ServerPools:
         self._group_temporary()
         self._temp_spans: list[tuple[int, int, float, float]] = []
         self._spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._by_pool: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.kernel = _fifo_compiled        # None: the plain-Python recursion
 
     def add_temporary(self, k: int, count: int, start: float, end: float) -> None:
@@ -138,17 +139,24 @@ class ServerPools:
         start_w[order] = start_o
         finish_w[order] = finish_o
         self._spans.append((pool, start_w, finish_w))
+        self._by_pool = None
         # never before the job is ready (the round trip through the working clock rounds)
         start = np.maximum(ready, self.calendar.from_work(start_w))
         return start, np.maximum(start, self.calendar.from_work(finish_w))
 
     def _spans_of(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if len(self._spans) != 1:       # consolidate the pieces joined since the last call
+        """Working-clock start and finish of every job pool ``k`` has served (in no particular
+        order: callers sort them)."""
+        if self._by_pool is None or len(self._spans) != 1:
+            # consolidate the pieces joined since the last call, and group them by pool once
             parts = self._spans or [(np.empty(0, int), np.empty(0), np.empty(0))]
             self._spans = [tuple(np.concatenate([p[i] for p in parts]) for i in range(3))]
-        pool, s, f = self._spans[0]
-        sel = pool == k
-        return s[sel], f[sel]
+            pool, s, f = self._spans[0]
+            order = np.argsort(pool, kind="stable")
+            bounds = np.searchsorted(pool[order], np.arange(len(self.servers) + 1))
+            self._by_pool = (s[order], f[order], bounds)
+        s, f, bounds = self._by_pool
+        return s[bounds[k]:bounds[k + 1]], f[bounds[k]:bounds[k + 1]]
 
     def busy_by_day(self, k: int, days: int) -> np.ndarray:
         """Server-hours pool ``k`` worked on each calendar day 0..days-1."""

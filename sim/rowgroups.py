@@ -18,8 +18,9 @@ class RowGroupWriter:
     """Append tables (built by the callables given to :meth:`put`) to the Parquet file
     ``path``, one row group each; at most ``depth`` wait to be written."""
 
-    def __init__(self, path: Path, depth: int = 2, compression: str = "zstd"):
+    def __init__(self, path: Path, depth: int = 2, compression: str = "zstd", **options: Any):
         self.path, self.depth, self.compression = Path(path), depth, compression
+        self.options = options          # more pyarrow.parquet.ParquetWriter options
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="gridsim-parquet")
         self._pending: deque[Future] = deque()
         self._writer: Any = None
@@ -37,7 +38,7 @@ class RowGroupWriter:
         table = make_table()
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema,
-                                            compression=self.compression)
+                                            compression=self.compression, **self.options)
         self._writer.write_table(table)
         self.rows += table.num_rows
 
