@@ -266,7 +266,6 @@ class EventLog:
         self._writer: Any = None            # a RowGroupWriter while streaming
         self._sink: tuple[Path, list[str]] | None = None
         self._schema: Any = None            # the Arrow schema of the streamed file
-        self.streamed = 0                   # rows written so far
 
     def stream_to(self, path: Path, nodes: list[str]) -> None:
         """Write the log to Parquet at ``path`` as the run goes, a row group per
@@ -325,7 +324,6 @@ class EventLog:
             self._schema = schema
         rows = [c[now] for c in data]
         self._writer.put(lambda: self._table(rows, nodes))
-        self.streamed += len(rows[0])
 
     def _table(self, data: list[np.ndarray], nodes: list[str]) -> Any:
         """:meth:`frame` as an Arrow table, built without pandas (in the writer's thread)."""

@@ -24,7 +24,6 @@ class RowGroupWriter:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="gridsim-parquet")
         self._pending: deque[Future] = deque()
         self._writer: Any = None
-        self.rows = 0
 
     def put(self, make_table: Callable[[], Any]) -> None:
         """Queue one row group; waits while ``depth`` are queued (and raises the writer's
@@ -40,7 +39,6 @@ class RowGroupWriter:
             self._writer = pq.ParquetWriter(self.path, table.schema,
                                             compression=self.compression, **self.options)
         self._writer.write_table(table)
-        self.rows += table.num_rows
 
     def close(self) -> bool:
         """Write what is queued and close the file; whether anything was written."""
