@@ -49,13 +49,12 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
         df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
         return
     import pyarrow as pa
-    import pyarrow.parquet as pq
-    writer = None
+
+    from sim.rowgroups import RowGroupWriter
+    writer = RowGroupWriter(path)
     for i in range(0, len(df), ROW_GROUP):
-        table = pa.Table.from_pandas(df.iloc[i:i + ROW_GROUP], preserve_index=False)
-        if writer is None:
-            writer = pq.ParquetWriter(path, table.schema, compression="zstd")
-        writer.write_table(table)
+        part = df.iloc[i:i + ROW_GROUP]
+        writer.put(lambda part=part: pa.Table.from_pandas(part, preserve_index=False))
     writer.close()
 
 
