@@ -20,10 +20,10 @@ from scipy import stats
 
 from sim.api import Results, run
 
-REPS = 5
-DAYS = 120
+REPS = 4
+DAYS = 90
 # levers that act slowly run on the baseline district for longer: (scenario, days, replications)
-SLOW = {"evaluation_design": ("baseline", 540, 4)}
+SLOW = {"evaluation_design": ("baseline", 365, 4)}
 
 
 def metric(name: str) -> Callable[[Results], float]:
