@@ -22,6 +22,7 @@ import pandas as pd
 from scipy.special import stdtrit
 
 from sim.experiment import BASELINE, Experiment, read_experiment, read_record
+from sim.i18n import language, tr
 from sim.output import write_text
 from sim.store import parse_run_name
 
@@ -133,14 +134,20 @@ METRIC_UNITS = {"issues_arisen": "issues", "reported": "issues", "dispatched": "
 
 
 def metric_label(name: str) -> str:
-    """A readable label for a headline metric (the CLI's wording where it has one)."""
+    """A readable label for a headline metric (the CLI's wording where it has one), in the
+    current language (:mod:`sim.i18n`)."""
     from sim.cli import HEADLINE
     labels = {key: label for key, label, _ in HEADLINE}
-    return labels.get(name, name.replace("_", " ")).split(" (")[0]
+    return tr(labels.get(name, name.replace("_", " ")).split(" (")[0])
 
 
 def metric_unit(name: str) -> str:
-    """The unit of a headline metric; ``share`` means a fraction 0–1."""
+    """The unit of a headline metric, in the current language; ``share`` means a fraction
+    0–1."""
+    return tr(_metric_unit(name))
+
+
+def _metric_unit(name: str) -> str:
     if name in METRIC_UNITS:
         return METRIC_UNITS[name]
     if name.endswith("_days"):
@@ -166,7 +173,12 @@ def pm(value: float, ci: float, sign: bool = False) -> str:
 
 
 def comparison_markdown(exp: Experiment, table: pd.DataFrame, n_runs: int) -> str:
-    """The comparison as a readable Markdown report."""
+    """The comparison as a readable Markdown report (in English)."""
+    with language("en"):
+        return _comparison_markdown(exp, table, n_runs)
+
+
+def _comparison_markdown(exp: Experiment, table: pd.DataFrame, n_runs: int) -> str:
     labels = exp.labels
     points = exp.design.size() if exp.design is not None else 1
     planned = len(exp.variant_names) * points * exp.replications

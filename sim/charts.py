@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from sim.api import Results
+from sim.i18n import tr, use_cjk_font
 from sim.metrics import kaplan_meier, km_summary
 
 # Okabe & Ito (2008), "Color universal design"
@@ -30,6 +31,7 @@ DPI = 120
 
 
 def _figure(rows: int = 1, height: float = 4.8) -> tuple[Figure, list[Axes]]:
+    use_cjk_font()
     fig = Figure(figsize=(9, height), layout="constrained")
     axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
     for ax in axes:
@@ -38,14 +40,15 @@ def _figure(rows: int = 1, height: float = 4.8) -> tuple[Figure, list[Axes]]:
     return fig, list(axes)
 
 
-def _no_data(ax: Axes, note: str = "no data") -> None:
-    ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", color="0.4",
-            fontsize=12)
+def _no_data(ax: Axes, note: str | None = None) -> None:
+    ax.text(0.5, 0.5, tr("no data") if note is None else note, transform=ax.transAxes,
+            ha="center", va="center", color="0.4", fontsize=12)
 
 
 def _warmup(ax: Axes, warmup: int) -> None:
     if warmup > 0:
-        ax.axvspan(0, warmup, color="0.92", zorder=0, label=f"warm-up ({warmup} days)")
+        ax.axvspan(0, warmup, color="0.92", zorder=0,
+                   label=tr("warm-up ({days} days)", days=warmup))
 
 
 def _has(df: pd.DataFrame, *cols: str) -> bool:
@@ -67,10 +70,12 @@ def open_stock(res: Results, warmup: int) -> Figure:
     """Open issues by stage: stacked day-average stocks."""
     ts = res.timeseries
     fig, (ax,) = _figure()
-    stages = {"hidden": ["hidden"], "settling": ["settling"], "grid": ["grid_l3", "grid_l2"],
-              "platform": ["platform", "ruling"], "screening": ["screening"],
-              "queued": ["queued"], "in service": ["in_service"]}
-    ax.set(title="Open issues by stage (day averages)", xlabel="day", ylabel="open issues")
+    stages = {tr("hidden"): ["hidden"], tr("settling"): ["settling"],
+              tr("grid"): ["grid_l3", "grid_l2"], tr("platform"): ["platform", "ruling"],
+              tr("screening"): ["screening"], tr("queued"): ["queued"],
+              tr("in service"): ["in_service"]}
+    ax.set(title=tr("Open issues by stage (day averages)"), xlabel=tr("day"),
+           ylabel=tr("open issues"))
     if _has(ts, "day", *(f"avg_{s}" for cols in stages.values() for s in cols)):
         _warmup(ax, warmup)
         ys = [ts[[f"avg_{s}" for s in cols]].sum(axis=1) for cols in stages.values()]
@@ -91,10 +96,12 @@ def time_to_close(res: Results, warmup: int) -> Figure:
     days = float(res.summary.get("days", 0))
     fig, (hist, surv) = _figure(2, 7.5)
     surv.sharex(hist)
-    hist.set(title=f"Time to close, dispatched issues arisen after day {warmup}",
-             xlabel="days from report to closure (log scale)", ylabel="closed issues")
-    surv.set(title="Kaplan–Meier: share still open (open issues censored at the end of the run)",
-             xlabel="days since report (log scale)", ylabel="share still open", ylim=(0, 1.02))
+    hist.set(title=tr("Time to close, dispatched issues arisen after day {day}", day=warmup),
+             xlabel=tr("days from report to closure (log scale)"), ylabel=tr("closed issues"))
+    surv.set(title=tr("Kaplan–Meier: share still open (open issues censored at the end of the "
+                      "run)"),
+             xlabel=tr("days since report (log scale)"), ylabel=tr("share still open"),
+             ylim=(0, 1.02))
     if len(disp) == 0:
         _no_data(hist)
         _no_data(surv)
@@ -102,15 +109,16 @@ def time_to_close(res: Results, warmup: int) -> Figure:
     closed = (disp["status"] == "closed").to_numpy()
     dur = (disp["closed_day"].fillna(days) - disp["reported_day"]).to_numpy()
     km = km_summary(dur, closed)
-    marks = [(km["median"], "median", RED, "--"), (km["mean"], "mean (restricted)", BLUE, ":")]
+    marks = [(km["median"], tr("median"), RED, "--"),
+             (km["mean"], tr("mean (restricted)"), BLUE, ":")]
     done = dur[closed & (dur > 0)]
     if len(done):
         lo, hi = done.min(), done.max()
         bins = np.geomspace(lo, hi * 1.001, 30) if hi > lo else np.array([lo * 0.9, lo * 1.1])
         hist.hist(done, bins=bins, color=SKY, edgecolor="white", linewidth=0.5,
-                  label=f"closed ({len(done):,})")
+                  label=tr("closed ({n})", n=f"{len(done):,}"))
     else:
-        _no_data(hist, "no closures")
+        _no_data(hist, tr("no closures"))
     times, s = kaplan_meier(dur, closed)
     if len(times) > 4000:       # a city's million steps: 4,000 are more than the eye sees
         keep = np.unique(np.r_[np.geomspace(1, len(times), 4000).astype(int) - 1])
@@ -118,12 +126,13 @@ def time_to_close(res: Results, warmup: int) -> Figure:
     start = times[times > 0][:1] if (times > 0).any() else np.array([1.0])
     hist.set_xscale("log")
     surv.step(np.r_[start, times], np.r_[1.0, s], where="post", color=BLACK,
-              label=f"{len(dur):,} issues, {int((~closed).sum()):,} censored")
+              label=tr("{n} issues, {censored} censored", n=f"{len(dur):,}",
+                       censored=f"{int((~closed).sum()):,}"))
     for value, name, colour, style in marks:
         if np.isfinite(value) and value > 0:
             for ax in (hist, surv) if len(done) else (surv,):
                 ax.axvline(value, color=colour, linestyle=style, linewidth=1.6,
-                           label=f"{name}: {value:.2f} days")
+                           label=tr("{name}: {value} days", name=name, value=f"{value:.2f}"))
     if len(done):
         hist.legend(frameon=False)
     surv.legend(frameon=False)
@@ -134,20 +143,21 @@ def rejections(res: Results, warmup: int) -> Figure:
     """Shares of dispatched issues by number of pass-backs, and the share ruled."""
     disp = _analysed(res, "rejections", "ruled")
     fig, (ax,) = _figure()
-    ax.set(title=f"Pass-backs per dispatched issue (arisen after day {warmup})",
-           ylabel="share of dispatched issues")
+    ax.set(title=tr("Pass-backs per dispatched issue (arisen after day {day})", day=warmup),
+           ylabel=tr("share of dispatched issues"))
     if len(disp) == 0:
         _no_data(ax)
         return fig
     k = disp["rejections"].clip(upper=4).value_counts(normalize=True)
     shares = [float(k.get(i, 0.0)) for i in range(5)] + [float(disp["ruled"].mean())]
-    labels = ["0", "1", "2", "3", "4+", "ruled by\nthe platform"]
+    labels = ["0", "1", "2", "3", "4+", tr("ruled by\nthe platform")]
     x = np.r_[np.arange(5), 5.6]
     bars = ax.bar(x, shares, color=[BLUE] * 5 + [ORANGE], width=0.7)
     text = [f"{v:.1%}" if v == 0 or v >= 0.001 else "<0.1%" for v in shares]
     ax.bar_label(bars, labels=text, padding=2)
     ax.set_xticks(x, labels)
-    ax.set_xlabel(f"pass-backs per issue, push-downs included ({len(disp):,} dispatched issues)")
+    ax.set_xlabel(tr("pass-backs per issue, push-downs included ({n} dispatched issues)",
+                     n=f"{len(disp):,}"))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylim(0, max(shares) * 1.15 or 1)
     return fig
@@ -157,8 +167,8 @@ def leader_workload(res: Results, warmup: int) -> Figure:
     """Level-3 grid leaders' daily hours against capacity, and the share overloaded."""
     ts = res.timeseries
     fig, (ax,) = _figure()
-    ax.set(title="Level-3 grid leaders: workload against capacity", xlabel="day",
-           ylabel="working hours per leader per day")
+    ax.set(title=tr("Level-3 grid leaders: workload against capacity"), xlabel=tr("day"),
+           ylabel=tr("working hours per leader per day"))
     cols = ("leader_demand_hours_mean", "leader_hours_mean", "patrol_hours_mean",
             "leader_overload_share")
     if not _has(ts, "day", *cols):
@@ -166,18 +176,19 @@ def leader_workload(res: Results, warmup: int) -> Figure:
         return fig
     _warmup(ax, warmup)
     x = ts["day"] + 0.5
-    for col, label, colour in zip(cols[:3], ("work held (demand)", "hours worked", "patrol hours"),
-                                  (ORANGE, BLUE, GREEN), strict=True):
+    names = (tr("work held (demand)"), tr("hours worked"), tr("patrol hours"))
+    for col, label, colour in zip(cols[:3], names, (ORANGE, BLUE, GREEN), strict=True):
         ax.plot(x, ts[col], color=colour, label=label, linewidth=1.4)
     cap = res.summary.get("resolved_scenario", {}).get("grid_leaders", {}).get("level3_hours")
     if cap is not None:
-        ax.axhline(cap, color=BLACK, linestyle="--", linewidth=1.2, label=f"capacity ({cap:g} h)")
+        ax.axhline(cap, color=BLACK, linestyle="--", linewidth=1.2,
+                   label=tr("capacity ({hours} h)", hours=f"{cap:g}"))
     ax.set_ylim(bottom=0)
     ax.set_xlim(0, len(ts))
     twin = ax.twinx()
     twin.plot(x, ts["leader_overload_share"], color=PURPLE, linewidth=1.0,
-              label="overloaded leaders (right axis)")
-    twin.set_ylabel("share of leaders overloaded")
+              label=tr("overloaded leaders (right axis)"))
+    twin.set_ylabel(tr("share of leaders overloaded"))
     twin.yaxis.set_major_formatter(PercentFormatter(1.0))
     twin.set_ylim(0, max(float(ts["leader_overload_share"].max()) * 1.1, 0.1))
     h1, l1 = ax.get_legend_handles_labels()
@@ -191,13 +202,13 @@ def trust_satisfaction(res: Results, warmup: int) -> Figure:
     """Residents' mean trust per day and mean satisfaction of each 30-day month's closures."""
     ts, iss = res.timeseries, res.issues
     fig, (ax,) = _figure()
-    ax.set(title="Residents' trust and satisfaction", xlabel="day",
-           ylabel="score (0 = none, 1 = full)", ylim=(0, 1))
+    ax.set(title=tr("Residents' trust and satisfaction"), xlabel=tr("day"),
+           ylabel=tr("score (0 = none, 1 = full)"), ylim=(0, 1))
     drawn = False
     if _has(ts, "day", "trust_mean"):
         _warmup(ax, warmup)
         ax.plot(ts["day"] + 1, ts["trust_mean"], color=BLUE, linewidth=1.6,
-                label="trust (population-weighted mean, end of day)")
+                label=tr("trust (population-weighted mean, end of day)"))
         ax.set_xlim(0, len(ts))
         drawn = True
     rated = iss.loc[iss["satisfaction"].notna() & iss["closed_day"].notna(),
@@ -207,7 +218,7 @@ def trust_satisfaction(res: Results, warmup: int) -> Figure:
         month = (rated["closed_day"] // 30).astype(int)
         by = rated.groupby(month)["satisfaction"].agg(["mean", "size"])
         ax.plot(by.index * 30 + 15, by["mean"], color=RED, marker="o", linestyle="-",
-                linewidth=1.2, label="satisfaction with closures, 30-day mean")
+                linewidth=1.2, label=tr("satisfaction with closures, 30-day mean"))
         drawn = True
     if drawn:
         ax.legend(loc="lower right", frameon=False)
@@ -220,12 +231,12 @@ def utilisation(res: Results, warmup: int) -> Figure:
     """Daily utilisation of units and platforms, 7-day rolling mean."""
     ts = res.timeseries
     fig, (ax,) = _figure()
-    ax.set(title="Utilisation of staff hours (7-day rolling mean of days open)", xlabel="day",
-           ylabel="utilisation (% of open staff hours)")
-    series = {"line departments": "utilisation_line",
-              "township offices": "utilisation_territory",
-              "district platform": "utilisation_platform_district",
-              "township platforms": "utilisation_platform_township"}
+    ax.set(title=tr("Utilisation of staff hours (7-day rolling mean of days open)"),
+           xlabel=tr("day"), ylabel=tr("utilisation (% of open staff hours)"))
+    series = {tr("line departments"): "utilisation_line",
+              tr("township offices"): "utilisation_territory",
+              tr("district platform"): "utilisation_platform_district",
+              tr("township platforms"): "utilisation_platform_township"}
     if not _has(ts, "day", *series.values()):
         _no_data(ax)
         return fig

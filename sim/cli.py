@@ -9,6 +9,8 @@
     gridsim analyze results/NAME [--target W]
     gridsim validate [--fast] [--jobs N] [--config FILE] [--out docs/validation.md]
     gridsim reproduce results/NAME [--sample K] [--jobs N]
+    gridsim viz [SCENARIO] [--port 8765] [--host 127.0.0.1] [--open]
+    gridsim report results/NAME [--lang en|zh]
 
 Bad input gives one line naming the file and the key, exit status 2, and writes nothing.
 """
@@ -116,6 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the document to write; tables and figures go to a folder beside it")
     va.add_argument("--render-only", action="store_true",
                     help="rewrite the document from its saved tables, without running")
+    vz = sub.add_parser("viz", help="start the interactive dashboard (Mesa's SolaraViz) in a "
+                        "local web server")
+    vz.add_argument("scenario", nargs="?", default="pilot",
+                    help="scenario name or TOML path, small enough to animate (default pilot)")
+    vz.add_argument("--port", type=_positive("--port"), default=8765,
+                    help="port (default 8765; 0 = any free port)")
+    vz.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1: this machine only)")
+    vz.add_argument("--open", action="store_true", help="open it in the default browser")
+    rr = sub.add_parser("report", help="write a self-contained HTML report of an experiment's "
+                        "results (report.html)")
+    rr.add_argument("dir", type=Path, help="an experiment's results directory, e.g. "
+                    "results/rulings")
+    rr.add_argument("--lang", choices=["en", "zh"], default="en",
+                    help="language of the report and its charts (zh: report.zh.html)")
     return p
 
 
@@ -322,11 +339,33 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_viz(args: argparse.Namespace) -> int:
+    from sim.scenario import load_scenario
+    load_scenario(args.scenario)        # a bad name fails here, in one line, before any server
+    env = {**os.environ, "GRIDSIM_VIZ_SCENARIO": args.scenario,
+           "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}       # nothing leaves the machine
+    print(f"gridsim viz: the {args.scenario} dashboard at http://{args.host}:{args.port}/ "
+          "(Ctrl-C stops it)", flush=True)
+    cmd = [sys.executable, "-m", "solara", "run", "sim.app", "--host", args.host,
+           "--port", str(args.port), "--production", "--open" if args.open else "--no-open",
+           "--log-level", "warning"]
+    # become the server (no child process left behind when this one is stopped)
+    os.execve(sys.executable, cmd, env)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sim.report import write_report
+    path = write_report(args.dir, args.lang)
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "scenarios": cmd_scenarios, "params": cmd_params,
                "experiment": cmd_experiment, "validate": cmd_validate,
-               "reproduce": cmd_reproduce, "analyze": cmd_analyze}[args.command]
+               "reproduce": cmd_reproduce, "analyze": cmd_analyze, "viz": cmd_viz,
+               "report": cmd_report}[args.command]
     try:
         return handler(args)
     except ScenarioError as err:

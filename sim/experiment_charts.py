@@ -22,6 +22,7 @@ from matplotlib.ticker import PercentFormatter
 from sim.analysis import metric_label, metric_unit, pm
 from sim.charts import BLACK, DPI, OKABE_ITO, _figure, _no_data, _warmup
 from sim.experiment import BASELINE, Experiment
+from sim.i18n import tr
 
 # blue, orange, bluish green, vermillion, reddish purple, sky blue, yellow
 VARIANT_COLOURS = [OKABE_ITO[i] for i in (4, 0, 2, 5, 6, 1, 3)]
@@ -36,23 +37,23 @@ def colours(variants: list[str]) -> dict[str, str]:
 
 
 def series_unit(column: str) -> str:
-    """The unit of a timeseries column (``docs/outputs.md``)."""
+    """The unit of a timeseries column (``docs/outputs.md``), in the current language."""
     if column.startswith("open_"):
-        return "open issues at the end of the day"
+        return tr("open issues at the end of the day")
     if column.startswith("avg_"):
-        return "open issues, day average"
+        return tr("open issues, day average")
     if column.startswith("utilisation_") or column == "leader_overload_share":
-        return "share"
+        return tr("share")
     if column.endswith("_hours_mean"):
-        return "hours per level-3 leader per day"
+        return tr("hours per level-3 leader per day")
     if column == "trust_mean":
-        return "score 0–1"
-    return "issues per day"
+        return tr("score 0–1")
+    return tr("issues per day")
 
 
 def _percent_axis(ax, unit: str) -> str:
     """Percent ticks for shares; returns the axis unit text."""
-    if unit == "share":
+    if unit == tr("share"):
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         return "%"
     return unit
@@ -63,8 +64,9 @@ def outcome_chart(table: pd.DataFrame, outcome: str, labels: dict[str, str]) -> 
     part = table[table["outcome"] == outcome].reset_index(drop=True)
     fig, (ax,) = _figure(height=4.8)
     label, unit = metric_label(outcome), metric_unit(outcome)
-    ax.set(title=f"{label}: mean over replications with 95 % CI", xlabel="variant")
-    ax.set_ylabel(f"{label} ({_percent_axis(ax, unit)})")
+    ax.set(title=tr("{label}: mean over replications with 95 % CI", label=label),
+           xlabel=tr("variant"))
+    ax.set_ylabel(tr("{label} ({unit})", label=label, unit=_percent_axis(ax, unit)))
     if part.empty or part["mean"].isna().all():
         _no_data(ax)
         return fig
@@ -82,9 +84,9 @@ def outcome_chart(table: pd.DataFrame, outcome: str, labels: dict[str, str]) -> 
     base = part[part["variant"] == BASELINE]
     if len(base) and np.isfinite(base["mean"].iloc[0]):
         ax.axhline(base["mean"].iloc[0], color=BLACK, linestyle="--", linewidth=1,
-                   label="baseline mean")
-        ax.legend(loc="best", frameon=False, title="Δ: paired difference ± 95 % CI; * excludes 0",
-                  title_fontsize=8)
+                   label=tr("baseline mean"))
+        ax.legend(loc="best", frameon=False,
+                  title=tr("Δ: paired difference ± 95 % CI; * excludes 0"), title_fontsize=8)
     names = [textwrap.fill(labels.get(v, v), 22) for v in part["variant"]]
     ax.set_xticks(x, names)
     ax.set_xlim(-0.6, len(part) - 0.4)
@@ -97,8 +99,10 @@ def series_chart(series: pd.DataFrame, column: str, labels: dict[str, str],
     """Each variant's daily mean over replications, with the replications' min–max envelope."""
     fig, (ax,) = _figure()
     unit = series_unit(column)
-    ax.set(title=f"{column}: mean over replications, shaded from min to max", xlabel="day")
-    ax.set_ylabel(f"{column.replace('_', ' ')} ({_percent_axis(ax, unit)})")
+    ax.set(title=tr("{column}: mean over replications, shaded from min to max", column=column),
+           xlabel=tr("day"))
+    ax.set_ylabel(tr("{label} ({unit})", label=column.replace("_", " "),
+                     unit=_percent_axis(ax, unit)))
     if series.empty or column not in series:
         _no_data(ax)
         return fig
@@ -112,7 +116,8 @@ def series_chart(series: pd.DataFrame, column: str, labels: dict[str, str],
         x = stats.index.to_numpy() + offset
         ax.fill_between(x, stats["min"], stats["max"], color=cols[variant], alpha=0.18,
                         linewidth=0)
-        label = f"{labels.get(variant, variant)} (n = {int(stats['size'].max())})"
+        label = tr("{label} (n = {n})", label=labels.get(variant, variant),
+                   n=int(stats["size"].max()))
         ax.plot(x, stats["mean"], color=cols[variant], linewidth=1.6,
                 label=textwrap.fill(label, 48))
     ax.set_xlim(0, int(series["day"].max()) + 1)

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -112,6 +113,11 @@ class District(Section):
     grids_per_village: int = F(10, "Level-3 grids per village/community (三级网格). Source: issue "
                                "#2 (~1,200 in a district); Zhengzhou had ~18,000 for 9.2M people "
                                "(郑州日报 2013-02-06), i.e. ~510 residents per grid.", ge=1)
+    grids_per_township: int | None = F(None, "Level-3 grids per township when they do not "
+                                       "divide evenly among its villages: spread over them as "
+                                       "evenly as possible (the 2012 Jianzhong Street pilot: 44 "
+                                       "over 14 communities, domain brief §3). Default: "
+                                       "villages_per_township × grids_per_village.", ge=1)
     resident_agents_per_grid: int = F(4, "Resident agents per level-3 grid; each stands for a "
                                       "building / micro-grid. Assumption (micro-grids of 50–70 "
                                       "households, Zhengzhou 2025, secondary).", ge=1)
@@ -625,6 +631,10 @@ class GridScenario(Section):
             if name not in known:
                 raise ValueError(f"campaign.categories[{i}]: unknown category {name!r}")
         d, k = self.district, self.city.districts
+        if d.grids_per_township is not None and d.grids_per_township < d.villages_per_township:
+            raise ValueError(f"district.grids_per_township: fewer grids "
+                             f"({d.grids_per_township}) than villages "
+                             f"({d.villages_per_township}) in a township")
         n_agents = self.n_grids * d.resident_agents_per_grid
         if n_agents > self.population:
             raise ValueError(f"district.resident_agents_per_grid: more resident agents "
@@ -656,7 +666,20 @@ class GridScenario(Section):
 
     @property
     def n_grids(self) -> int:
-        return self.n_villages * self.district.grids_per_village
+        d = self.district
+        per_town = d.grids_per_township or d.villages_per_township * d.grids_per_village
+        return self.n_townships * per_town
+
+    def village_of_grid(self) -> np.ndarray:
+        """The village (level-2 grid) of each level-3 grid: a township's grids in order, spread
+        over its villages as evenly as possible."""
+        d = self.district
+        grid = np.arange(self.n_grids)
+        if d.grids_per_township is None:
+            return grid // d.grids_per_village
+        town, j = np.divmod(grid, d.grids_per_township)
+        return town * d.villages_per_township + j * d.villages_per_township \
+            // d.grids_per_township
 
     @property
     def ruling_k(self) -> float:

@@ -13,24 +13,26 @@ from matplotlib.ticker import MaxNLocator
 from sim.analysis import metric_label, metric_unit
 from sim.charts import BLACK, OKABE_ITO, _figure, _no_data
 from sim.experiment_charts import colours
+from sim.i18n import tr
 
 
 def _title(outcome: str) -> str:
-    return f"{metric_label(outcome)} ({metric_unit(outcome)})"
+    return tr("{label} ({unit})", label=metric_label(outcome), unit=metric_unit(outcome))
 
 
 def sobol_chart(rows: pd.DataFrame, outcome: str, n_points: int) -> Figure:
     """First-order (S1) and total (ST) indices per parameter, with 95 % bootstrap intervals."""
     fig, (ax,) = _figure()
-    ax.set(title=textwrap.fill(f"Sobol' indices: {_title(outcome)}", 70),
-           xlabel=f"share of output variance (95 % bootstrap CI; {n_points} design points)")
+    ax.set(title=textwrap.fill(tr("Sobol' indices: {title}", title=_title(outcome)), 70),
+           xlabel=tr("share of output variance (95 % bootstrap CI; {n} design points)",
+                     n=n_points))
     if rows.empty or rows["ST"].isna().all():
         _no_data(ax)
         return fig
     rows = rows.sort_values("ST")
     y = np.arange(len(rows))
-    for offset, key, colour, label in ((-0.18, "S1", OKABE_ITO[4], "first order S1"),
-                                       (0.18, "ST", OKABE_ITO[5], "total ST")):
+    for offset, key, colour, label in ((-0.18, "S1", OKABE_ITO[4], tr("first order S1")),
+                                       (0.18, "ST", OKABE_ITO[5], tr("total ST"))):
         ax.barh(y + offset, rows[key], height=0.34, color=colour, label=label,
                 xerr=rows[f"{key}_conf"], error_kw={"ecolor": BLACK, "capsize": 3, "lw": 1})
     ax.set_yticks(y, rows["parameter"])
@@ -44,9 +46,9 @@ def morris_chart(rows: pd.DataFrame, outcome: str) -> Figure:
     far right = influential; high = non-linear or interacting."""
     fig, (ax,) = _figure()
     unit = metric_unit(outcome)
-    ax.set(title=textwrap.fill(f"Morris screening: {_title(outcome)}", 70),
-           xlabel=f"μ*: mean |elementary effect| ({unit} per parameter range)",
-           ylabel=f"σ: spread of the effects ({unit})")
+    ax.set(title=textwrap.fill(tr("Morris screening: {title}", title=_title(outcome)), 70),
+           xlabel=tr("μ*: mean |elementary effect| ({unit} per parameter range)", unit=unit),
+           ylabel=tr("σ: spread of the effects ({unit})", unit=unit))
     if rows.empty or rows["mu_star"].isna().all():
         _no_data(ax)
         return fig
@@ -65,8 +67,9 @@ def adequacy_chart(curves: pd.DataFrame, outcome: str, labels: dict[str, str], t
     """The cumulative mean and its 95 % CI against the number of replications, per variant
     (or for a few design points), with the target band around the final mean."""
     fig, (ax,) = _figure()
-    ax.set(title=textwrap.fill(f"Replication adequacy: {_title(outcome)}", 70),
-           xlabel="replications", ylabel=f"cumulative mean ({metric_unit(outcome)})")
+    ax.set(title=textwrap.fill(tr("Replication adequacy: {title}", title=_title(outcome)), 70),
+           xlabel=tr("replications"),
+           ylabel=tr("cumulative mean ({unit})", unit=metric_unit(outcome)))
     if curves.empty:
         _no_data(ax)
         return fig
@@ -79,7 +82,9 @@ def adequacy_chart(curves: pd.DataFrame, outcome: str, labels: dict[str, str], t
     for cell in cells:
         part = curves[(curves[keys].to_numpy() == np.array(cell, dtype=object)).all(axis=1)]
         colour = cols[cell[0]] if len(keys) == 1 else cols[cell]
-        name = labels.get(cell[0], cell[0]) + (f", point {cell[1]}" if len(keys) == 2 else "")
+        name = labels.get(cell[0], cell[0])
+        if len(keys) == 2:
+            name = tr("{label}, point {point}", label=name, point=cell[1])
         k, mean, ci = part["k"].to_numpy(), part["mean"].to_numpy(), part["ci"].to_numpy()
         ax.plot(k, mean, color=colour, marker="o", markersize=3, label=textwrap.fill(name, 40))
         ax.fill_between(k, mean - ci, mean + ci, color=colour, alpha=0.15, linewidth=0)
@@ -88,5 +93,6 @@ def adequacy_chart(curves: pd.DataFrame, outcome: str, labels: dict[str, str], t
                    alpha=0.06, linewidth=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="best", frameon=False, fontsize="small",
-              title=f"shaded: 95 % CI; band: ±{target:.0%} of the final mean")
+              title=tr("shaded: 95 % CI; band: ±{target} of the final mean",
+                       target=f"{target:.0%}"))
     return fig

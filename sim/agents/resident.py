@@ -50,7 +50,7 @@ class Residents:
         self.model = model
         n = sc.n_grids * d.resident_agents_per_grid
         self.grid = np.arange(n) // d.resident_agents_per_grid
-        self.village = self.grid // d.grids_per_village
+        self.village = sc.village_of_grid()[self.grid]
         self.township = self.village // d.villages_per_township
         # the first townships of every district are its urban ones
         urban_towns = np.arange(sc.n_townships) % d.townships < round(d.urban_share * d.townships)
@@ -64,6 +64,7 @@ class Residents:
         cats = sc.categories
         self.cat_rate = np.array([c.rate for c in cats]) / 1000.0 / 365.0
         self._cum_rates: dict[bool, np.ndarray] = {}
+        self.satisfaction_today = np.nan
         self.agents = Resident.create_agents(model, n, index=list(range(n)))
 
     # --- issues arise ------------------------------------------------------------------------
@@ -222,12 +223,14 @@ class Residents:
                          m.grid_leaders.service[self.grid])
         self._gain_trust(m.scenario_spec.work_teams.help_trust_gain,
                          m.work_teams.help_per_grid()[self.township])
+        self.satisfaction_today = np.nan      # mean rating of the day's closures (dashboard)
         if not self._ratings:
             return
         lr = self.model.scenario_spec.residents.trust_learning_rate
         who = np.concatenate([w for w, _ in self._ratings])
         sat = np.concatenate([x for _, x in self._ratings])
         self._ratings.clear()
+        self.satisfaction_today = float(sat.mean())
         k = np.bincount(who, minlength=len(self.trust))
         total = np.bincount(who, weights=sat, minlength=len(self.trust))
         rated = k > 0

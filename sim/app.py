@@ -1,0 +1,346 @@
+"""The seminar dashboard: Mesa's SolaraViz on a scenario small enough to watch day by day.
+
+Start it with ``gridsim viz [SCENARIO]`` (default ``pilot``), or ``solara run sim/app.py`` with
+``GRIDSIM_VIZ_SCENARIO`` set. A map of the grids (schematic: no real geography), the queues of
+departments and platforms, live charts, and controls for the main policy levers; a lever takes
+effect on *Reset*, which builds a new model from the scenario with the levers applied.
+
+Works offline: Solara serves the front end of ``solara-assets`` (with ``ipyvue<3``), and every
+component is drawn with Matplotlib.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import solara
+from matplotlib.figure import Figure
+from mesa.visualization import Slider, SolaraViz
+from mesa.visualization.utils import update_counter
+
+from sim.charts import BLUE, GREEN, OKABE_ITO, ORANGE, PURPLE, RED, SKY
+from sim.i18n import FONT_FAMILY, font_face_css, use_cjk_font
+from sim.issues import Status
+from sim.model import GridModel
+from sim.scenario import resolve
+
+SCENARIO = os.environ.get("GRIDSIM_VIZ_SCENARIO", "pilot")
+
+# 考核: the evaluation designs of experiments/evaluation.toml, as scenario overrides
+EVALUATION_DESIGNS: dict[str, dict[str, Any]] = {
+    "as in the scenario": {},
+    "fixed behaviour": {"evaluation.adapt": False},
+    "nobody evaluates": {"evaluation.adapt": True, "evaluation.rule": "none"},
+    "punitive closure targets": {"evaluation.adapt": True, "evaluation.rule": "penalty",
+                                 "evaluation.weights.closure": 1.0,
+                                 "evaluation.weights.on_time": 1.0},
+    "two-way review": {"evaluation.adapt": True, "evaluation.rule": "ranking",
+                       "evaluation.weights.grid_rating": 1.0,
+                       "evaluation.weights.rejections": 1.0},
+    "residents' league table": {"evaluation.adapt": True, "evaluation.rule": "ranking",
+                                "evaluation.weights.satisfaction": 1.0,
+                                "evaluation.weights.closure": 0.5},
+}
+NEVER = 6          # the ruling-threshold slider's top: the platform never rules (不裁决)
+
+
+def lever_overrides(offloading_share: float, evaluation: str, ruling_threshold: int,
+                    joint_review_days: int, work_team_alignment: float,
+                    self_governance: float) -> dict[str, Any]:
+    """The dashboard's levers as scenario overrides (``section.key``)."""
+    if evaluation not in EVALUATION_DESIGNS:
+        raise ValueError(f"evaluation: unknown design {evaluation!r}")
+    return {
+        "offloading.issue_share": offloading_share,
+        "platform.ruling_threshold": "never" if ruling_threshold >= NEVER else ruling_threshold,
+        "platform.joint_review_days": joint_review_days,
+        "work_teams.aligned": work_team_alignment,
+        "residents.organiser_coverage": self_governance,      # urban and rural alike
+        **EVALUATION_DESIGNS[evaluation],
+    }
+
+
+def as_overrides(scenario: str, levers: dict[str, Any]) -> dict[str, Any]:
+    """The levers that differ from the scenario, as its overrides: untouched controls leave
+    the scenario exactly as it is."""
+    sc = resolve(scenario).model_dump(mode="json")
+
+    def now(key: str) -> Any:
+        section, _, name = key.partition(".")
+        if key == "residents.organiser_coverage":
+            return sc["residents"]["organiser_coverage_urban"]
+        value = sc[section]
+        for part in name.split("."):
+            value = value[part]
+        return value
+
+    out: dict[str, Any] = {}
+    for key, value in levers.items():
+        if now(key) == value:
+            continue
+        if key == "residents.organiser_coverage":
+            out["residents.organiser_coverage_urban"] = value
+            out["residents.organiser_coverage_rural"] = value
+        else:
+            out[key] = value
+    return out
+
+
+class DashboardModel(GridModel):
+    """The grid model with the dashboard's levers as keyword arguments (SolaraViz builds a new
+    one with the controls' values on Reset)."""
+
+    # not ``scenario``: SolaraViz would pass Mesa's own Scenario object under that name
+    def __init__(self, scenario_name: str = SCENARIO, seed: int = 1, offloading_share: float = 0.0,
+                 evaluation: str = "as in the scenario", ruling_threshold: int = 2,
+                 joint_review_days: int = 0, work_team_alignment: float = 0.5,
+                 self_governance: float = 0.7):
+        levers = lever_overrides(offloading_share, evaluation, ruling_threshold,
+                                 joint_review_days, work_team_alignment, self_governance)
+        changed = as_overrides(scenario_name, levers)
+        super().__init__(scenario_name, seed=int(seed), record_events=False,
+                         **{k.replace(".", "__"): v for k, v in changed.items()})
+        self.levers = {"offloading_share": offloading_share, "evaluation": evaluation,
+                       "ruling_threshold": ruling_threshold,
+                       "joint_review_days": joint_review_days,
+                       "work_team_alignment": work_team_alignment,
+                       "self_governance": self_governance}
+        self.satisfaction: list[float] = []      # mean rating of each day's closures
+
+    def step(self) -> None:
+        super().step()
+        self.satisfaction.append(self.residents.satisfaction_today)
+
+
+def model_params(scenario: str = SCENARIO) -> dict[str, Any]:
+    """SolaraViz's controls, starting from the scenario's own values."""
+    sc = resolve(scenario)
+    k = sc.platform.ruling_threshold
+    return {
+        "scenario_name": scenario,
+        "seed": {"type": "InputText", "value": sc.run.seed, "label": "Seed"},
+        # short labels: a long one squeezes its slider to nothing; LEVER_HELP explains them
+        "offloading_share": Slider("Offloading", sc.offloading.issue_share, 0.0, 1.0, 0.05),
+        "evaluation": {"type": "Select", "value": "as in the scenario",
+                       "label": "Evaluation (考核)", "values": list(EVALUATION_DESIGNS)},
+        "ruling_threshold": Slider("Ruling (裁决)", NEVER if k == "never"
+                                   else min(int(k), NEVER), 0, NEVER, 1),
+        "joint_review_days": Slider("Joint review", sc.platform.joint_review_days, 0, 60, 1),
+        "work_team_alignment": Slider("Team alignment", sc.work_teams.aligned, 0.0, 1.0, 0.05),
+        "self_governance": Slider("Self-governance", sc.residents.organiser_coverage_urban,
+                                  0.0, 1.0, 0.05),
+    }
+
+
+LEVER_HELP = f"""
+*The map is schematic: its cells are level-3 grids grouped by community; no real geography.*
+
+**Levers** (applied on *Reset*; the running model's values are shown above the map):
+*Offloading*: share of territorial orders a township hands down to level-3 grid leaders
+(一压了之). *Evaluation*: how units are evaluated (考核). *Ruling*: pass-backs after which the
+platform rules who must handle an issue ({NEVER} = never). *Joint review*: days between
+departments' joint review meetings (0 = none). *Team alignment*: share of work-team members
+posted by function (职能对口). *Self-governance*: share of buildings with an organiser (楼栋长).
+"""
+
+
+def initial_model(scenario: str = SCENARIO) -> DashboardModel:
+    """A model built from the controls' starting values (what Reset rebuilds)."""
+    params = model_params(scenario)
+    values = {k: (v.value if isinstance(v, Slider) else v["value"] if isinstance(v, dict)
+                  else v) for k, v in params.items()}
+    return DashboardModel(**values)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the map can colour the grids by
+def grid_backlog(model: GridModel) -> np.ndarray:
+    """Known open issues of each level-3 grid (reported or found, not yet closed)."""
+    iss = model.issues
+    known = (iss.status > Status.HIDDEN) & (iss.status < Status.CLOSED)
+    return np.bincount(iss.grid_l3[known], minlength=model.scenario_spec.n_grids)
+
+
+def grid_trust(model: GridModel) -> np.ndarray:
+    """Residents' trust in each grid (weighted by the people each resident agent stands for)."""
+    r = model.residents
+    n = model.scenario_spec.n_grids
+    return (np.bincount(r.grid, weights=r.trust * r.weight, minlength=n)
+            / np.maximum(np.bincount(r.grid, weights=r.weight, minlength=n), 1e-12))
+
+
+def grid_stress(model: GridModel) -> np.ndarray:
+    """The level-3 grid leader's stress (1 = overloaded for long)."""
+    return np.asarray(model.grid_leaders.stress, dtype=float)
+
+
+MAP_MEASURES = {
+    "backlog": (grid_backlog, "known open issues", "Oranges"),
+    "trust": (grid_trust, "residents' trust (0–1)", "Blues"),
+    "stress": (grid_stress, "grid leader's stress", "Purples"),
+}
+
+
+def map_layout(model: GridModel) -> tuple[np.ndarray, np.ndarray]:
+    """Schematic cell positions (x, y) of the level-3 grids: each village/community a column
+    of cells, villages side by side within their township, townships left to right."""
+    sc = model.scenario_spec
+    village = sc.village_of_grid()
+    first = np.r_[0, np.flatnonzero(np.diff(village)) + 1]      # each village's first grid
+    row = np.arange(len(village)) - first[village]
+    town = village // sc.district.villages_per_township
+    x = village + town * 0.6                                    # a gap between townships
+    return x.astype(float), -row.astype(float)
+
+
+def map_figure(model: GridModel, measure: str) -> Figure:
+    use_cjk_font()
+    values_of, label, cmap = MAP_MEASURES[measure]
+    values = values_of(model)
+    x, y = map_layout(model)
+    fig = Figure(figsize=(7.5, 3.9), layout="constrained")
+    ax = fig.subplots()
+    top = max(float(np.max(values, initial=0)), 1.0) if measure == "backlog" else 1.0
+    cells = ax.scatter(x, y, c=values, cmap=cmap, marker="s", s=420, edgecolors="0.3",
+                       vmin=0, vmax=top)
+    fig.colorbar(cells, ax=ax, label=label, shrink=0.8)
+    ax.set_title(f"Level-3 grids by community — {label}, day {model.day}")
+    ax.set_xlabel("communities (level-2 grids), townships left to right\n"
+                  "Schematic map: each cell a level-3 grid; no real geography", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.margins(0.08)
+    return fig
+
+
+def queues_figure(model: GridModel) -> Figure:
+    """Open issues at each platform and unit, by stage."""
+    use_cjk_font()
+    iss = model.issues
+    st, node = iss.status, iss.node
+    names = model.nodes[model.first_platform_node:]
+    stages = [("at the platform", Status.PLATFORM, SKY), ("ruling (裁决)", Status.RULING, PURPLE),
+              ("screening", Status.SCREENING, ORANGE), ("queued", Status.QUEUED, RED),
+              ("in service", Status.IN_SERVICE, GREEN)]
+    fig = Figure(figsize=(7.5, 0.9 + 0.32 * len(names)), layout="constrained")
+    ax = fig.subplots()
+    y = np.arange(len(names))
+    left = np.zeros(len(names))
+    for label, status, colour in stages:
+        n = np.bincount(node[st == status] - model.first_platform_node,
+                        minlength=len(names))[: len(names)]
+        ax.barh(y, n, left=left, color=colour, label=label)
+        left += n
+    ax.set_yticks(y, [n.replace(":", ": ").replace("_", " ") for n in names])
+    ax.set_xlim(0, max(float(left.max(initial=0)), 1.0) * 1.05)
+    ax.invert_yaxis()
+    ax.set_xlabel("open issues")
+    ax.set_title(f"Platforms and units: their queues, day {model.day}")
+    ax.legend(loc="lower right", frameon=False, fontsize="small")
+    return fig
+
+
+LIVE_CHARTS = {
+    "backlog by stage": ([("open_hidden", "hidden", OKABE_ITO[7]),
+                          ("open_grid_l3", "grid level 3", GREEN),
+                          ("open_grid_l2", "grid level 2", SKY),
+                          ("open_platform", "platform", PURPLE),
+                          ("open_screening", "screening", ORANGE),
+                          ("open_queued", "queued", RED),
+                          ("open_in_service", "in service", BLUE)], "open issues (end of day)"),
+    "pass-backs and rulings": ([("rejections", "pass-backs (推诿)", RED),
+                                ("rulings", "rulings (裁决)", PURPLE),
+                                ("escalations", "escalations", BLUE)], "per day"),
+    "grid-leader overload": ([("leader_overload_share", "leaders overloaded", ORANGE),
+                              ("leader_stress_mean", "mean stress", PURPLE)], "share / score"),
+    "trust and satisfaction": ([("trust_mean", "trust", BLUE),
+                                ("satisfaction", "satisfaction with the day's closures", GREEN)],
+                               "score 0–1"),
+}
+
+
+def live_figure(model: GridModel) -> Figure:
+    """The four live charts, one panel each, from the model's daily rows."""
+    use_cjk_font()
+    fig = Figure(figsize=(7.5, 7.0), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    rows = model.daily
+    day = np.array([r["day"] + 1 for r in rows])
+    for ax, (title, (series, unit)) in zip(axes, LIVE_CHARTS.items(), strict=True):
+        ax.set_title(title)
+        ax.set_xlabel("day")
+        ax.set_ylabel(unit)
+        ax.grid(True, color="0.9")
+        for key, label, colour in series:
+            values = (getattr(model, "satisfaction", []) if key == "satisfaction"
+                      else [r[key] for r in rows] if rows and key in rows[0] else [])
+            if len(values) == len(day) and len(day):
+                ax.plot(day, values, color=colour, label=label, linewidth=1.4)
+        if rows:
+            ax.legend(frameon=False, fontsize="x-small")
+        else:
+            ax.text(0.5, 0.5, "press Step or ▶", transform=ax.transAxes, ha="center",
+                    color="0.4")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Solara components
+@solara.component
+def GridMap(model: GridModel):
+    update_counter.get()
+    measure, set_measure = solara.use_state("backlog")
+    solara.ToggleButtonsSingle(value=measure, values=list(MAP_MEASURES), on_value=set_measure)
+    solara.FigureMatplotlib(map_figure(model, measure), format="png")
+
+
+@solara.component
+def Queues(model: GridModel):
+    update_counter.get()
+    solara.FigureMatplotlib(queues_figure(model), format="png")
+
+
+@solara.component
+def LiveCharts(model: GridModel):
+    update_counter.get()
+    solara.FigureMatplotlib(live_figure(model), format="png")
+
+
+@solara.component
+def DayCard(model: GridModel):
+    """The day, the open issues and the levers the running model was built with."""
+    update_counter.get()
+    last = model.daily[-1] if model.daily else {}
+    sc = model.scenario_spec              # what the running model was built with
+    evaluation = getattr(model, "levers", {}).get("evaluation", "")
+    solara.Markdown(
+        f"**Day {model.day}** · open issues {int(last.get('open_total', 0)):,} · "
+        f"scenario `{sc.name}` · seed {model.seed_value}\n\n"
+        f"offloading {sc.offloading.issue_share:g} · evaluation: {evaluation} · ruling after "
+        f"{sc.platform.ruling_threshold} pass-backs · joint review every "
+        f"{sc.platform.joint_review_days} days · team alignment {sc.work_teams.aligned:g} · "
+        f"self-governance {sc.residents.organiser_coverage_urban:g}\n\n" + LEVER_HELP)
+
+
+@functools.cache
+def font_css() -> str:
+    """The Chinese characters of this page from the vendored font, embedded as CSS, so the
+    browser needs no Chinese font of its own (offline, on any laptop)."""
+    return (font_face_css(Path(__file__).read_text(encoding="utf-8") + SCENARIO)
+            + f"\n.v-application, .v-application .text-h6, .solara-markdown, .solara-markdown *"
+            f" {{font-family: '{FONT_FAMILY}', Roboto, sans-serif !important;}}")
+
+
+@solara.component
+def Page():
+    """The dashboard: SolaraViz with the map, the queues and the live charts; each browser
+    session gets a model of its own."""
+    model = solara.use_memo(initial_model, [])
+    solara.Style(font_css())
+    SolaraViz(model, components=[(DayCard, 0), (GridMap, 0), (Queues, 0), (LiveCharts, 0)],
+              model_params=model_params(SCENARIO),
+              name=f"gridsim · {SCENARIO} · grid governance (网格化管理)", play_interval=150)
