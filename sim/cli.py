@@ -1,6 +1,7 @@
 """The ``gridsim`` command line.
 
     gridsim run [SCENARIO] [--days N] [--seed S] [--set section.key=value ...] [--out DIR]
+                [--lang en|zh]
     gridsim scenarios
     gridsim params [--write docs/parameters.md]
     gridsim experiment run experiments/NAME.toml [--jobs N | --dask-workers N |
@@ -71,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="SECTION.KEY=VALUE", help="override a parameter (repeatable)")
     r.add_argument("--out", type=Path, help="output directory (default: results/runs/NAME)")
     r.add_argument("--no-charts", action="store_true", help="skip the charts")
+    r.add_argument("--lang", choices=["en", "zh"], default="en",
+                   help="language of the charts' labels and titles (default en)")
     sub.add_parser("scenarios", help="list the scenarios")
     pa = sub.add_parser("params", help="print the parameter reference (Markdown)")
     pa.add_argument("--write", type=Path, help="write it to this file instead")
@@ -197,6 +200,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.api import collect, prepare
+    from sim.i18n import language
     from sim.model import GridModel
     from sim.output import atomic_dir, write_into
 
@@ -220,7 +224,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 bar.close()
         sim_seconds = time.perf_counter() - t0
         res = collect(model, release=True)
-        write_into(res, tmp, charts=not args.no_charts)
+        with language(args.lang):
+            write_into(res, tmp, charts=not args.no_charts)
     print(summary_table(res.summary, sim_seconds))
     print(f"\nwrote {out}/: issues, events, timeseries, agents, nodes (.parquet), summary.json"
           + ("" if args.no_charts else ", charts/"))
