@@ -187,14 +187,18 @@ MAP_MEASURES = {
 
 def map_layout(model: GridModel) -> tuple[np.ndarray, np.ndarray]:
     """Schematic cell positions (x, y) of the level-3 grids: each village/community a column
-    of cells, villages side by side within their township, townships left to right."""
+    of cells, villages side by side within their township, townships in a near-square block
+    (left to right, then down), with a gap between them."""
     sc = model.scenario_spec
+    per_town = sc.district.villages_per_township
     village = sc.village_of_grid()
     first = np.r_[0, np.flatnonzero(np.diff(village)) + 1]      # each village's first grid
     row = np.arange(len(village)) - first[village]
-    town = village // sc.district.villages_per_township
-    x = village + town * 0.6                                    # a gap between townships
-    return x.astype(float), -row.astype(float)
+    town = village // per_town
+    across = int(np.ceil(np.sqrt(sc.n_townships)))               # townships per block row
+    x = (town % across) * (per_town + 0.6) + village % per_town
+    y = (town // across) * (row.max() + 1.6) + row
+    return x.astype(float), -y.astype(float)
 
 
 def map_figure(model: GridModel, measure: str) -> Figure:
@@ -205,11 +209,13 @@ def map_figure(model: GridModel, measure: str) -> Figure:
     fig = Figure(figsize=(7.5, 3.9), layout="constrained")
     ax = fig.subplots()
     top = max(float(np.max(values, initial=0)), 1.0) if measure == "backlog" else 1.0
-    cells = ax.scatter(x, y, c=values, cmap=cmap, marker="s", s=420, edgecolors="0.3",
-                       vmin=0, vmax=top)
+    # cells as large as the grid of them allows (points across the axes per column or row)
+    side = 0.75 * min(7.5 * 72 * 0.8 / (np.ptp(x) + 1), 3.9 * 72 * 0.65 / (np.ptp(y) + 1))
+    cells = ax.scatter(x, y, c=values, cmap=cmap, marker="s", s=side ** 2, edgecolors="0.3",
+                       linewidths=0.5 if side > 6 else 0, vmin=0, vmax=top)
     fig.colorbar(cells, ax=ax, label=label, shrink=0.8)
     ax.set_title(f"Level-3 grids by community — {label}, day {model.day}")
-    ax.set_xlabel("communities (level-2 grids), townships left to right\n"
+    ax.set_xlabel("communities (level-2 grids) side by side within each township\n"
                   "Schematic map: each cell a level-3 grid; no real geography", fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -240,7 +246,8 @@ def queues_figure(model: GridModel) -> Figure:
     ax.invert_yaxis()
     ax.set_xlabel("open issues")
     ax.set_title(f"Platforms and units: their queues, day {model.day}")
-    ax.legend(loc="lower right", frameon=False, fontsize="small")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=5,
+               frameon=False, fontsize="small")
     return fig
 
 

@@ -115,9 +115,10 @@ class District(Section):
                                "(郑州日报 2013-02-06), i.e. ~510 residents per grid.", ge=1)
     grids_per_township: int | None = F(None, "Level-3 grids per township when they do not "
                                        "divide evenly among its villages: spread over them as "
-                                       "evenly as possible (the 2012 Jianzhong Street pilot: 44 "
-                                       "over 14 communities, domain brief §3). Default: "
-                                       "villages_per_township × grids_per_village.", ge=1)
+                                       "evenly as possible. Default (none): villages_per_"
+                                       "township × grids_per_village. Source: the 2012 "
+                                       "Jianzhong Street pilot, 44 grids over 14 communities "
+                                       "(domain brief §3).", ge=1)
     resident_agents_per_grid: int = F(4, "Resident agents per level-3 grid; each stands for a "
                                       "building / micro-grid. Assumption (micro-grids of 50–70 "
                                       "households, Zhengzhou 2025, secondary).", ge=1)
