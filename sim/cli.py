@@ -347,6 +347,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_viz(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
     load_scenario(args.scenario)        # a bad name fails here, in one line, before any server
+    if args.port == 0:                  # any free port, chosen here so it can be printed
+        import socket
+        with socket.socket() as sock:
+            sock.bind((args.host, 0))
+            args.port = sock.getsockname()[1]
     env = {**os.environ, "GRIDSIM_VIZ_SCENARIO": args.scenario,
            "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}       # nothing leaves the machine
     print(f"gridsim viz: the {args.scenario} dashboard at http://{args.host}:{args.port}/ "

@@ -90,3 +90,21 @@ def test_report_refuses_a_directory_without_an_experiment(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "experiment.toml" in err[0]
     assert not (tmp_path / "report.html").exists()
+
+
+def test_viz_serves_this_machine_only_unless_told(monkeypatch, capsys):
+    """The server command `gridsim viz` becomes: 127.0.0.1 by default, a real port for 0."""
+    import os
+    calls = []
+    monkeypatch.setattr(os, "execve", lambda exe, cmd, env: calls.append((cmd, env)))
+    main(["viz", "pilot", "--port", "0"])            # execve replaced: returns
+    cmd, env = calls[-1]
+    host, port = cmd[cmd.index("--host") + 1], int(cmd[cmd.index("--port") + 1])
+    assert host == "127.0.0.1" and port > 0
+    assert f"http://127.0.0.1:{port}/" in capsys.readouterr().out
+    assert env["GRIDSIM_VIZ_SCENARIO"] == "pilot"
+    assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
+    main(["viz", "small", "--host", "0.0.0.0", "--port", "9123"])
+    cmd, env = calls[-1]
+    assert cmd[cmd.index("--host") + 1] == "0.0.0.0" and "9123" in cmd
+    assert env["GRIDSIM_VIZ_SCENARIO"] == "small"
