@@ -104,11 +104,7 @@ class DashboardModel(GridModel):
         changed = as_overrides(scenario_name, levers)
         super().__init__(scenario_name, seed=int(seed), record_events=False,
                          **{k.replace(".", "__"): v for k, v in changed.items()})
-        self.levers = {"offloading_share": offloading_share, "evaluation": evaluation,
-                       "ruling_threshold": ruling_threshold,
-                       "joint_review_days": joint_review_days,
-                       "work_team_alignment": work_team_alignment,
-                       "self_governance": self_governance}
+        self.evaluation = evaluation             # the design's name (the rest is in the spec)
         self.satisfaction: list[float] = []      # mean rating of each day's closures
 
     def step(self) -> None:
@@ -323,7 +319,7 @@ def DayCard(model: GridModel):
     update_counter.get()
     last = model.daily[-1] if model.daily else {}
     sc = model.scenario_spec              # what the running model was built with
-    evaluation = getattr(model, "levers", {}).get("evaluation", "")
+    evaluation = getattr(model, "evaluation", "as in the scenario")
     solara.Markdown(
         f"**Day {model.day}** · open issues {int(last.get('open_total', 0)):,} · "
         f"scenario `{sc.name}` · seed {model.seed_value}\n\n"
