@@ -3,7 +3,8 @@
     python scripts/screenshots.py [--results results/offloading] [--days 60]
 
 Starts ``gridsim viz pilot`` on a free port, steps it ``--days`` days in headless Chromium
-(Debian's, as the browser tests use) and saves ``docs/img/dashboard.png``; writes the English
+(Debian's, as the browser tests use) and saves ``docs/img/dashboard.png`` (and
+``dashboard_zh.png`` with ``--lang zh``); writes the English
 and Chinese reports of ``--results`` to a temporary folder and saves the top of each as
 ``docs/img/report.png`` and ``docs/img/report_zh.png``.
 """
@@ -29,10 +30,11 @@ from tests.test_browser import FLAGS, _free_port, chromium  # noqa: E402
 IMG = ROOT / "docs" / "img"
 
 
-def dashboard(browser, days: int) -> None:
+def dashboard(browser, days: int, lang: str) -> None:
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "viz", "pilot", "--port",
-                             str(port)], cwd=ROOT)
+                             str(port), "--lang", lang], cwd=ROOT)
+    day = "Day {day} ·" if lang == "en" else "第 {day} 天"
     url = f"http://127.0.0.1:{port}/"
     try:
         for _ in range(180):
@@ -43,11 +45,12 @@ def dashboard(browser, days: int) -> None:
                 time.sleep(0.5)
         page = browser.new_page(viewport={"width": 1500, "height": 1250})
         page.goto(url, wait_until="networkidle")
-        for day in range(1, days + 1):
+        for d in range(1, days + 1):
             page.get_by_role("button", name="Step").click()
-            expect(page.get_by_text(f"Day {day} ·", exact=False)).to_be_visible(timeout=30_000)
+            expect(page.get_by_text(day.format(day=d), exact=False)).to_be_visible(
+                timeout=30_000)
         page.wait_for_timeout(1500)
-        page.screenshot(path=IMG / "dashboard.png")
+        page.screenshot(path=IMG / ("dashboard.png" if lang == "en" else f"dashboard_{lang}.png"))
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -73,10 +76,11 @@ def main() -> None:
     IMG.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium(), args=FLAGS)
-        dashboard(browser, args.days)
+        dashboard(browser, args.days, "en")
+        dashboard(browser, args.days, "zh")
         report(browser, args.results)
         browser.close()
-    for name in ("dashboard.png", "report.png", "report_zh.png"):
+    for name in ("dashboard.png", "dashboard_zh.png", "report.png", "report_zh.png"):
         print(f"wrote {(IMG / name).relative_to(ROOT)}")
 
 

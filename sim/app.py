@@ -23,12 +23,13 @@ from mesa.visualization import Slider, SolaraViz
 from mesa.visualization.utils import update_counter
 
 from sim.charts import BLUE, GREEN, OKABE_ITO, ORANGE, PURPLE, RED, SKY
-from sim.i18n import FONT_FAMILY, font_face_css, use_cjk_font
+from sim.i18n import FONT_FAMILY, font_face_css, language, table, tr, use_cjk_font
 from sim.issues import Status
 from sim.model import GridModel
 from sim.scenario import resolve
 
 SCENARIO = os.environ.get("GRIDSIM_VIZ_SCENARIO", "pilot")
+LANG = os.environ.get("GRIDSIM_VIZ_LANG", "en")       # labels in English or Chinese (--lang)
 
 # 考核: the evaluation designs of experiments/evaluation.toml, as scenario overrides
 EVALUATION_DESIGNS: dict[str, dict[str, Any]] = {
@@ -99,6 +100,7 @@ class DashboardModel(GridModel):
                  evaluation: str = "as in the scenario", ruling_threshold: int = 2,
                  joint_review_days: int = 0, work_team_alignment: float = 0.5,
                  self_governance: float = 0.7):
+        evaluation = {v: k for k, v in design_names().items()}.get(evaluation, evaluation)
         levers = lever_overrides(offloading_share, evaluation, ruling_threshold,
                                  joint_review_days, work_team_alignment, self_governance)
         changed = as_overrides(scenario_name, levers)
@@ -112,36 +114,54 @@ class DashboardModel(GridModel):
         self.satisfaction.append(self.residents.satisfaction_today)
 
 
+def design_names() -> dict[str, str]:
+    """Each evaluation design's name as the controls show it, in :data:`LANG`."""
+    with language(LANG):
+        shown = [tr("as in the scenario"), tr("fixed behaviour"), tr("nobody evaluates"),
+                 tr("punitive closure targets"), tr("two-way review"),
+                 tr("residents' league table")]
+    return dict(zip(EVALUATION_DESIGNS, shown, strict=True))
+
+
 def model_params(scenario: str = SCENARIO) -> dict[str, Any]:
     """SolaraViz's controls, starting from the scenario's own values."""
     sc = resolve(scenario)
     k = sc.platform.ruling_threshold
-    return {
-        "scenario_name": scenario,
-        "seed": {"type": "InputText", "value": sc.run.seed, "label": "Seed"},
-        # short labels: a long one squeezes its slider to nothing; LEVER_HELP explains them
-        "offloading_share": Slider("Offloading", sc.offloading.issue_share, 0.0, 1.0, 0.05),
-        "evaluation": {"type": "Select", "value": "as in the scenario",
-                       "label": "Evaluation (考核)", "values": list(EVALUATION_DESIGNS)},
-        "ruling_threshold": Slider("Ruling (裁决)", NEVER if k == "never"
-                                   else min(int(k), NEVER), 0, NEVER, 1),
-        "joint_review_days": Slider("Joint review", sc.platform.joint_review_days, 0, 60, 1),
-        "work_team_alignment": Slider("Team alignment", sc.work_teams.aligned, 0.0, 1.0, 0.05),
-        "self_governance": Slider("Self-governance", sc.residents.organiser_coverage_urban,
-                                  0.0, 1.0, 0.05),
-    }
+    names = design_names()
+    with language(LANG):
+        return {
+            "scenario_name": scenario,
+            "seed": {"type": "InputText", "value": sc.run.seed, "label": tr("Seed")},
+            # short labels: a long one squeezes its slider to nothing; the help explains them
+            "offloading_share": Slider(tr("Offloading"), sc.offloading.issue_share, 0.0, 1.0,
+                                       0.05),
+            "evaluation": {"type": "Select", "value": names["as in the scenario"],
+                           "label": tr("Evaluation (考核)"), "values": list(names.values())},
+            "ruling_threshold": Slider(tr("Ruling (裁决)"), NEVER if k == "never"
+                                       else min(int(k), NEVER), 0, NEVER, 1),
+            "joint_review_days": Slider(tr("Joint review"), sc.platform.joint_review_days, 0,
+                                        60, 1),
+            "work_team_alignment": Slider(tr("Team alignment"), sc.work_teams.aligned, 0.0,
+                                          1.0, 0.05),
+            "self_governance": Slider(tr("Self-governance"),
+                                      sc.residents.organiser_coverage_urban, 0.0, 1.0, 0.05),
+        }
 
 
-LEVER_HELP = f"""
-*The map is schematic: its cells are level-3 grids grouped by community; no real geography.*
-
-**Levers** (applied on *Reset*; the running model's values are shown above the map):
-*Offloading*: share of territorial orders a township hands down to level-3 grid leaders
-(一压了之). *Evaluation*: how units are evaluated (考核). *Ruling*: pass-backs after which the
-platform rules who must handle an issue ({NEVER} = never). *Joint review*: days between
-departments' joint review meetings (0 = none). *Team alignment*: share of work-team members
-posted by function (职能对口). *Self-governance*: share of buildings with an organiser (楼栋长).
-"""
+def lever_help() -> str:
+    """What the controls mean (Markdown), in :data:`LANG`."""
+    with language(LANG):
+        return "\n\n".join([
+            "*" + tr("The map is schematic: its cells are level-3 grids grouped by community; "
+                     "no real geography.") + "*",
+            tr("**Levers** (applied on *Reset*; the running model's values are shown above the "
+               "map): *Offloading*: share of territorial orders a township hands down to "
+               "level-3 grid leaders (一压了之). *Evaluation*: how units are evaluated (考核). "
+               "*Ruling*: pass-backs after which the platform rules who must handle an issue "
+               "({never} = never). *Joint review*: days between departments' joint review "
+               "meetings (0 = none). *Team alignment*: share of work-team members posted by "
+               "function (职能对口). *Self-governance*: share of buildings with an organiser "
+               "(楼栋长).", never=NEVER)])
 
 
 def initial_model(scenario: str = SCENARIO) -> DashboardModel:
@@ -174,11 +194,15 @@ def grid_stress(model: GridModel) -> np.ndarray:
     return np.asarray(model.grid_leaders.stress, dtype=float)
 
 
-MAP_MEASURES = {
-    "backlog": (grid_backlog, "known open issues", "Oranges"),
-    "trust": (grid_trust, "residents' trust (0–1)", "Blues"),
-    "stress": (grid_stress, "grid leader's stress", "Purples"),
-}
+MAP_MEASURES = {"backlog": (grid_backlog, "Oranges"), "trust": (grid_trust, "Blues"),
+                "stress": (grid_stress, "Purples")}
+
+
+def measure_names() -> dict[str, tuple[str, str]]:
+    """Each map measure's button and colour-bar label, in the current language."""
+    return {"backlog": (tr("backlog"), tr("known open issues")),
+            "trust": (tr("trust"), tr("residents' trust (0–1)")),
+            "stress": (tr("stress"), tr("grid leader's stress"))}
 
 
 def map_layout(model: GridModel) -> tuple[np.ndarray, np.ndarray]:
@@ -199,7 +223,8 @@ def map_layout(model: GridModel) -> tuple[np.ndarray, np.ndarray]:
 
 def map_figure(model: GridModel, measure: str) -> Figure:
     use_cjk_font()
-    values_of, label, cmap = MAP_MEASURES[measure]
+    values_of, cmap = MAP_MEASURES[measure]
+    label = measure_names()[measure][1]
     values = values_of(model)
     x, y = map_layout(model)
     fig = Figure(figsize=(7.5, 3.9), layout="constrained")
@@ -210,9 +235,10 @@ def map_figure(model: GridModel, measure: str) -> Figure:
     cells = ax.scatter(x, y, c=values, cmap=cmap, marker="s", s=side ** 2, edgecolors="0.3",
                        linewidths=0.5 if side > 6 else 0, vmin=0, vmax=top)
     fig.colorbar(cells, ax=ax, label=label, shrink=0.8)
-    ax.set_title(f"Level-3 grids by community — {label}, day {model.day}")
-    ax.set_xlabel("communities (level-2 grids) side by side within each township\n"
-                  "Schematic map: each cell a level-3 grid; no real geography", fontsize=9)
+    ax.set_title(tr("Level-3 grids by community — {label}, day {day}", label=label,
+                    day=model.day))
+    ax.set_xlabel(tr("communities (level-2 grids) side by side within each township\n"
+                     "Schematic map: each cell a level-3 grid; no real geography"), fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.margins(0.08)
@@ -225,9 +251,10 @@ def queues_figure(model: GridModel) -> Figure:
     iss = model.issues
     st, node = iss.status, iss.node
     names = model.nodes[model.first_platform_node:]
-    stages = [("at the platform", Status.PLATFORM, SKY), ("ruling (裁决)", Status.RULING, PURPLE),
-              ("screening", Status.SCREENING, ORANGE), ("queued", Status.QUEUED, RED),
-              ("in service", Status.IN_SERVICE, GREEN)]
+    stages = [(tr("at the platform"), Status.PLATFORM, SKY),
+              (tr("ruling (裁决)"), Status.RULING, PURPLE),
+              (tr("screening"), Status.SCREENING, ORANGE), (tr("queued"), Status.QUEUED, RED),
+              (tr("in service"), Status.IN_SERVICE, GREEN)]
     fig = Figure(figsize=(7.5, 0.9 + 0.32 * len(names)), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(names))
@@ -240,30 +267,38 @@ def queues_figure(model: GridModel) -> Figure:
     ax.set_yticks(y, [n.replace(":", ": ").replace("_", " ") for n in names])
     ax.set_xlim(0, max(float(left.max(initial=0)), 1.0) * 1.05)
     ax.invert_yaxis()
-    ax.set_xlabel("open issues")
-    ax.set_title(f"Platforms and units: their queues, day {model.day}")
+    ax.set_xlabel(tr("open issues"))
+    ax.set_title(tr("Platforms and units: their queues, day {day}", day=model.day))
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=5,
                frameon=False, fontsize="small")
     return fig
 
 
-LIVE_CHARTS = {
-    "backlog by stage": ([("open_hidden", "hidden", OKABE_ITO[7]),
-                          ("open_grid_l3", "grid level 3", GREEN),
-                          ("open_grid_l2", "grid level 2", SKY),
-                          ("open_platform", "platform", PURPLE),
-                          ("open_screening", "screening", ORANGE),
-                          ("open_queued", "queued", RED),
-                          ("open_in_service", "in service", BLUE)], "open issues (end of day)"),
-    "pass-backs and rulings": ([("rejections", "pass-backs (推诿)", RED),
-                                ("rulings", "rulings (裁决)", PURPLE),
-                                ("escalations", "escalations", BLUE)], "per day"),
-    "grid-leader overload": ([("leader_overload_share", "leaders overloaded", ORANGE),
-                              ("leader_stress_mean", "mean stress", PURPLE)], "share / score"),
-    "trust and satisfaction": ([("trust_mean", "trust", BLUE),
-                                ("satisfaction", "satisfaction with the day's closures", GREEN)],
-                               "score 0–1"),
-}
+def live_charts() -> dict[str, tuple[list[tuple[str, str, str]], str]]:
+    """The live charts: title -> ([(daily column, label, colour)], unit), in the current
+    language."""
+    return {
+        tr("backlog by stage"): ([("open_hidden", tr("hidden"), OKABE_ITO[7]),
+                                  ("open_grid_l3", tr("grid level 3"), GREEN),
+                                  ("open_grid_l2", tr("grid level 2"), SKY),
+                                  ("open_platform", tr("platform"), PURPLE),
+                                  ("open_screening", tr("screening"), ORANGE),
+                                  ("open_queued", tr("queued"), RED),
+                                  ("open_in_service", tr("in service"), BLUE)],
+                                 tr("open issues (end of day)")),
+        tr("pass-backs and rulings"): ([("rejections", tr("pass-backs (推诿)"), RED),
+                                        ("rulings", tr("rulings (裁决)"), PURPLE),
+                                        ("escalations", tr("escalations"), BLUE)],
+                                       tr("per day")),
+        tr("grid-leader overload"): ([("leader_overload_share", tr("leaders overloaded"),
+                                       ORANGE),
+                                      ("leader_stress_mean", tr("mean stress"), PURPLE)],
+                                     tr("share / score")),
+        tr("trust and satisfaction"): ([("trust_mean", tr("trust"), BLUE),
+                                        ("satisfaction",
+                                         tr("satisfaction with the day's closures"), GREEN)],
+                                       tr("score 0–1")),
+    }
 
 
 def live_figure(model: GridModel) -> Figure:
@@ -273,9 +308,9 @@ def live_figure(model: GridModel) -> Figure:
     axes = fig.subplots(2, 2).ravel()
     rows = model.daily
     day = np.array([r["day"] + 1 for r in rows])
-    for ax, (title, (series, unit)) in zip(axes, LIVE_CHARTS.items(), strict=True):
+    for ax, (title, (series, unit)) in zip(axes, live_charts().items(), strict=True):
         ax.set_title(title)
-        ax.set_xlabel("day")
+        ax.set_xlabel(tr("day"))
         ax.set_ylabel(unit)
         ax.grid(True, color="0.9")
         for key, label, colour in series:
@@ -286,7 +321,7 @@ def live_figure(model: GridModel) -> Figure:
         if rows:
             ax.legend(frameon=False, fontsize="x-small")
         else:
-            ax.text(0.5, 0.5, "press Step or ▶", transform=ax.transAxes, ha="center",
+            ax.text(0.5, 0.5, tr("press Step or ▶"), transform=ax.transAxes, ha="center",
                     color="0.4")
     return fig
 
@@ -297,20 +332,26 @@ def live_figure(model: GridModel) -> Figure:
 def GridMap(model: GridModel):
     update_counter.get()
     measure, set_measure = solara.use_state("backlog")
-    solara.ToggleButtonsSingle(value=measure, values=list(MAP_MEASURES), on_value=set_measure)
-    solara.FigureMatplotlib(map_figure(model, measure), format="png")
+    with language(LANG):
+        buttons = {shown: key for key, (shown, _) in measure_names().items()}
+        solara.ToggleButtonsSingle(value=next(b for b, k in buttons.items() if k == measure),
+                                   values=list(buttons),
+                                   on_value=lambda shown: set_measure(buttons[shown]))
+        solara.FigureMatplotlib(map_figure(model, measure), format="png")
 
 
 @solara.component
 def Queues(model: GridModel):
     update_counter.get()
-    solara.FigureMatplotlib(queues_figure(model), format="png")
+    with language(LANG):
+        solara.FigureMatplotlib(queues_figure(model), format="png")
 
 
 @solara.component
 def LiveCharts(model: GridModel):
     update_counter.get()
-    solara.FigureMatplotlib(live_figure(model), format="png")
+    with language(LANG):
+        solara.FigureMatplotlib(live_figure(model), format="png")
 
 
 @solara.component
@@ -319,21 +360,29 @@ def DayCard(model: GridModel):
     update_counter.get()
     last = model.daily[-1] if model.daily else {}
     sc = model.scenario_spec              # what the running model was built with
-    evaluation = getattr(model, "evaluation", "as in the scenario")
-    solara.Markdown(
-        f"**Day {model.day}** · open issues {int(last.get('open_total', 0)):,} · "
-        f"scenario `{sc.name}` · seed {model.seed_value}\n\n"
-        f"offloading {sc.offloading.issue_share:g} · evaluation: {evaluation} · ruling after "
-        f"{sc.platform.ruling_threshold} pass-backs · joint review every "
-        f"{sc.platform.joint_review_days} days · team alignment {sc.work_teams.aligned:g} · "
-        f"self-governance {sc.residents.organiser_coverage_urban:g}\n\n" + LEVER_HELP)
+    evaluation = design_names()[getattr(model, "evaluation", "as in the scenario")]
+    with language(LANG):
+        solara.Markdown("\n\n".join([
+            tr("**Day {day}** · open issues {open:,} · scenario `{scenario}` · seed {seed}",
+               day=model.day, open=int(last.get("open_total", 0)), scenario=sc.name,
+               seed=model.seed_value),
+            tr("offloading {offloading:g} · evaluation: {evaluation} · ruling after {k} "
+               "pass-backs · joint review every {review} days · team alignment {aligned:g} · "
+               "self-governance {coverage:g}", offloading=sc.offloading.issue_share,
+               evaluation=evaluation, k=sc.platform.ruling_threshold,
+               review=sc.platform.joint_review_days, aligned=sc.work_teams.aligned,
+               coverage=sc.residents.organiser_coverage_urban),
+            lever_help()]))
 
 
 @functools.cache
 def font_css() -> str:
     """The Chinese characters of this page from the vendored font, embedded as CSS, so the
     browser needs no Chinese font of its own (offline, on any laptop)."""
-    return (font_face_css(Path(__file__).read_text(encoding="utf-8") + SCENARIO)
+    text = Path(__file__).read_text(encoding="utf-8") + SCENARIO
+    if LANG != "en":
+        text += "".join(table(LANG).values())
+    return (font_face_css(text)
             + f"\n.v-application, .v-application .text-h6, .solara-markdown, .solara-markdown *"
             f" {{font-family: '{FONT_FAMILY}', Roboto, sans-serif !important;}}")
 
@@ -343,7 +392,9 @@ def Page():
     """The dashboard: SolaraViz with the map, the queues and the live charts; each browser
     session gets a model of its own."""
     model = solara.use_memo(initial_model, [])
+    with language(LANG):
+        title = tr("grid governance (网格化管理)")
     solara.Style(font_css())
     SolaraViz(model, components=[(DayCard, 0), (GridMap, 0), (Queues, 0), (LiveCharts, 0)],
               model_params=model_params(SCENARIO),
-              name=f"gridsim · {SCENARIO} · grid governance (网格化管理)", play_interval=150)
+              name=f"gridsim · {SCENARIO} · {title}", play_interval=150)

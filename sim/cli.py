@@ -10,7 +10,7 @@
     gridsim analyze results/NAME [--target W]
     gridsim validate [--fast] [--jobs N] [--config FILE] [--out docs/validation.md]
     gridsim reproduce results/NAME [--sample K] [--jobs N]
-    gridsim viz [SCENARIO] [--port 8765] [--host 127.0.0.1] [--open]
+    gridsim viz [SCENARIO] [--port 8765] [--host 127.0.0.1] [--open] [--lang en|zh]
     gridsim report results/NAME [--lang en|zh]
 
 Bad input gives one line naming the file and the key, exit status 2, and writes nothing.
@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     vz.add_argument("--host", default="127.0.0.1",
                     help="address to listen on (default 127.0.0.1: this machine only)")
     vz.add_argument("--open", action="store_true", help="open it in the default browser")
+    vz.add_argument("--lang", choices=["en", "zh"], default="en",
+                    help="language of its labels and charts (Mesa's own controls stay English)")
     rr = sub.add_parser("report", help="write a self-contained HTML report of an experiment's "
                         "results (report.html)")
     rr.add_argument("dir", type=Path, help="an experiment's results directory, e.g. "
@@ -352,7 +354,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
         with socket.socket() as sock:
             sock.bind((args.host, 0))
             args.port = sock.getsockname()[1]
-    env = {**os.environ, "GRIDSIM_VIZ_SCENARIO": args.scenario,
+    env = {**os.environ, "GRIDSIM_VIZ_SCENARIO": args.scenario, "GRIDSIM_VIZ_LANG": args.lang,
            "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}       # nothing leaves the machine
     print(f"gridsim viz: the {args.scenario} dashboard at http://{args.host}:{args.port}/ "
           "(Ctrl-C stops it)", flush=True)

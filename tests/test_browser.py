@@ -61,9 +61,18 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def dashboard() -> Iterator[str]:
     """``gridsim viz pilot`` on a free port, as a user starts it."""
+    yield from _serve()
+
+
+@pytest.fixture(scope="module")
+def dashboard_zh() -> Iterator[str]:
+    yield from _serve("--lang", "zh")
+
+
+def _serve(*options: str) -> Iterator[str]:
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "viz", "pilot", "--port",
-                             str(port)], cwd=ROOT, stdout=subprocess.PIPE,
+                             str(port), *options], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -87,11 +96,11 @@ def dashboard() -> Iterator[str]:
             proc.kill()
 
 
-def _open(browser: Browser, url: str) -> tuple[Page, Console]:
+def _open(browser: Browser, url: str, day0: str = "Day 0") -> tuple[Page, Console]:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     console = Console(page)
     page.goto(url, wait_until="networkidle")
-    expect(page.get_by_text("Day 0", exact=False).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text(day0, exact=False).first).to_be_visible(timeout=30_000)
     return page, console
 
 
@@ -135,6 +144,17 @@ def test_a_slider_change_takes_effect_on_reset(browser, dashboard):
         slider.press("ArrowRight")
     page.get_by_role("button", name="Reset").click()
     expect(page.get_by_text("offloading 0.2 ·", exact=False)).to_be_visible(timeout=30_000)
+    assert console.errors == []
+    page.close()
+
+
+def test_the_dashboard_in_chinese(browser, dashboard_zh):
+    page, console = _open(browser, dashboard_zh, day0="第 0 天")
+    for text in ("任务下压", "考核方式", "职能对口", "群众自治", "地图为示意图"):
+        expect(page.get_by_text(text, exact=False).first).to_be_visible()
+    page.get_by_role("button", name="Step").click()
+    expect(page.get_by_text("第 1 天", exact=False)).to_be_visible(timeout=30_000)
+    assert page.evaluate("document.fonts.check('16px \"Noto Sans SC\"', '任务下压')")
     assert console.errors == []
     page.close()
 

@@ -70,7 +70,7 @@ def test_the_map_colours_follow_the_model():
         m.step()
     backlog = grid_backlog(m)
     assert len(backlog) == 44 and backlog.sum() > 0
-    for measure, (values_of, _, _) in MAP_MEASURES.items():
+    for measure, (values_of, _) in MAP_MEASURES.items():
         values = values_of(m)
         assert len(values) == 44 and np.all(np.isfinite(values))
         fig = map_figure(m, measure)
@@ -102,9 +102,38 @@ def test_viz_serves_this_machine_only_unless_told(monkeypatch, capsys):
     host, port = cmd[cmd.index("--host") + 1], int(cmd[cmd.index("--port") + 1])
     assert host == "127.0.0.1" and port > 0
     assert f"http://127.0.0.1:{port}/" in capsys.readouterr().out
-    assert env["GRIDSIM_VIZ_SCENARIO"] == "pilot"
+    assert env["GRIDSIM_VIZ_SCENARIO"] == "pilot" and env["GRIDSIM_VIZ_LANG"] == "en"
     assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
     main(["viz", "small", "--host", "0.0.0.0", "--port", "9123"])
     cmd, env = calls[-1]
     assert cmd[cmd.index("--host") + 1] == "0.0.0.0" and "9123" in cmd
     assert env["GRIDSIM_VIZ_SCENARIO"] == "small"
+
+
+def test_the_dashboard_asks_only_for_translated_text():
+    """Every label the dashboard draws or shows has a Chinese translation."""
+    from sim.app import (
+        DashboardModel,
+        design_names,
+        lever_help,
+        live_figure,
+        map_figure,
+        measure_names,
+        model_params,
+        queues_figure,
+    )
+    from sim.i18n import language, recording, table
+    m = DashboardModel("pilot")
+    m.step()
+    with language("zh"), recording() as seen:
+        for measure in ("backlog", "trust", "stress"):
+            map_figure(m, measure)
+        queues_figure(m)
+        live_figure(m)
+        live_figure(DashboardModel("pilot"))          # day 0: the "press Step" note
+        model_params("pilot")
+        lever_help()
+        design_names()
+        measure_names()
+    assert len(seen) > 30
+    assert not seen - set(table("zh")), sorted(seen - set(table("zh")))
