@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+from sim.i18n import LANGUAGES
 from sim.scenario import ScenarioError, parse_value
 
 EXIT_BAD_INPUT = 2
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="SECTION.KEY=VALUE", help="override a parameter (repeatable)")
     r.add_argument("--out", type=Path, help="output directory (default: results/runs/NAME)")
     r.add_argument("--no-charts", action="store_true", help="skip the charts")
-    r.add_argument("--lang", choices=["en", "zh"], default="en",
+    r.add_argument("--lang", choices=LANGUAGES, default="en",
                    help="language of the charts' labels and titles (default en)")
     sub.add_parser("scenarios", help="list the scenarios")
     pa = sub.add_parser("params", help="print the parameter reference (Markdown)")
@@ -130,13 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     vz.add_argument("--host", default="127.0.0.1",
                     help="address to listen on (default 127.0.0.1: this machine only)")
     vz.add_argument("--open", action="store_true", help="open it in the default browser")
-    vz.add_argument("--lang", choices=["en", "zh"], default="en",
+    vz.add_argument("--lang", choices=LANGUAGES, default="en",
                     help="language of its labels and charts (Mesa's own controls stay English)")
     rr = sub.add_parser("report", help="write a self-contained HTML report of an experiment's "
                         "results (report.html)")
     rr.add_argument("dir", type=Path, help="an experiment's results directory, e.g. "
                     "results/rulings")
-    rr.add_argument("--lang", choices=["en", "zh"], default="en",
+    rr.add_argument("--lang", choices=LANGUAGES, default="en",
                     help="language of the report and its charts (zh: report.zh.html)")
     return p
 

@@ -38,11 +38,6 @@ def table(lang: str) -> dict[str, str]:
         return dict(tomllib.load(f)["strings"])
 
 
-def current() -> str:
-    """The language charts and reports are drawn in now."""
-    return _lang.get()
-
-
 @contextmanager
 def language(lang: str) -> Iterator[None]:
     """Draw charts and reports in ``lang`` inside the block."""

@@ -55,7 +55,9 @@ def _figure_html(fig: Figure, name: str, caption: str) -> str:
             "</figcaption></figure>")
 
 
-def _table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
+def _table(header: list[str], rows: list[list[str]], numeric_from: int | None = 1) -> str:
+    """An HTML table; columns from ``numeric_from`` on (none if None) align as numbers."""
+    numeric_from = len(header) if numeric_from is None else numeric_from
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f'<td class="num">{c}</td>' if i >= numeric_from else f"<td>{c}</td>"
@@ -73,14 +75,14 @@ def _setup(exp: Experiment) -> str:
         [tr("root seed"), tr("{seed} (common random numbers: replication r of every variant "
                              "uses the same seed)", seed=exp.seed)
          if exp.seeds == "common" else str(exp.seed)],
-    ], numeric_from=9)
+    ], numeric_from=None)
     rows = []
     for v in exp.variant_names:
         sets = exp.variant_overrides(v)
         text = ", ".join(f"<code>{html.escape(k)} = {html.escape(json.dumps(x))}</code>"
                          for k, x in sets.items()) or tr("the scenario as it is")
         rows.append([f"<code>{html.escape(v)}</code>", html.escape(exp.labels.get(v, v)), text])
-    variants = _table([tr("variant"), tr("label"), tr("settings")], rows, numeric_from=9)
+    variants = _table([tr("variant"), tr("label"), tr("settings")], rows, numeric_from=None)
     design = ""
     if exp.design is not None:
         design = "<p>" + html.escape(tr("Each variant runs over a {method} design of {n} points "
