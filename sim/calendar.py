@@ -42,11 +42,13 @@ class WorkingCalendar:
         t = np.asarray(t, dtype=float)
         if self.always_open:
             return t * 24.0
-        if t.size:
-            self._ensure(float(t.max()))
         day = t.astype(np.int64)                 # t >= 0: truncation is the floor
         inside = np.minimum(np.maximum(t - day - self.open, 0.0), self.length)
-        return self.cum[day] + inside * self.day_hours[day]
+        try:
+            return self.cum[day] + inside * self.day_hours[day]
+        except IndexError:                       # past the days tabled so far (rare)
+            self._ensure(float(t.max()))
+            return self.cum[day] + inside * self.day_hours[day]
 
     def from_work(self, w: np.ndarray) -> np.ndarray:
         """The calendar time at which the ``w``-th working hour is reached (work resumes)."""

@@ -175,19 +175,22 @@ class IssueTable:
                 grown = np.full(new, fill, dtype=dt)
                 grown[: self.n] = self.cols[k][: self.n]
                 self.cols[k] = grown
-        rows = np.arange(self.n, need)
         for k, v in values.items():
-            self.cols[k][rows] = v
-        self.cols["issue_id"][rows] = np.arange(self.next_id, self.next_id + count)
+            self.cols[k][self.n:need] = v
+        self.cols["issue_id"][self.n:need] = np.arange(self.next_id, self.next_id + count)
+        rows = np.arange(self.n, need)
         self.next_id += count
         self.n = need
         self._refresh()
         return rows
 
-    def compact(self, min_share: float = 0.1) -> None:
-        """Move finished rows to the archive once they are ``min_share`` of the rows."""
+    def compact(self, min_share: float = 0.1, min_rows: int = 0) -> None:
+        """Move finished rows to the archive once they are ``min_share`` of the rows and more
+        than ``min_rows``. Nothing depends on when: rows keep their order, and every phase of
+        the day selects open rows by status."""
         done = self.cols["status"][: self.n] >= Status.CLOSED
-        if np.count_nonzero(done) <= min_share * self.n:
+        finished = np.count_nonzero(done)
+        if finished <= min_share * self.n or finished <= min_rows:
             return
         # indices once, then a gather per column (cheaper than a boolean mask per column)
         gone, keep = np.flatnonzero(done), np.flatnonzero(~done)

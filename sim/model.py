@@ -14,6 +14,8 @@ are rated and may be reopened. Every transition carries its continuous time stam
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,10 +24,22 @@ from mesa.datacollection import DataCollector
 
 from sim.agents import GridLeaders, Platforms, Residents, Units, WorkTeams
 from sim.calendar import WorkingCalendar
+from sim.hazards import first_events
 from sim.issues import Channel, Event, EventLog, FoundBy, IssueTable, SettledBy, Status
 from sim.layout import Layout
 from sim.scenario import GridScenario, resolve
 from sim.streams import Streams
+
+
+def transition(method: Callable[..., None]) -> Callable[..., None]:
+    """A transition of ``rows``: with no rows it does nothing (and draws no random numbers),
+    so the many empty subsets of a day cost one check instead of a dozen numpy calls."""
+    @functools.wraps(method)
+    def skipping_empty(self: GridModel, rows: np.ndarray, *args: Any) -> None:
+        if len(rows):
+            method(self, rows, *args)
+    return skipping_empty
+
 
 MESA_REPORTERS = ("open_total", "open_hidden", "closed", "rejections", "rulings",
                   "leader_overload_share", "trust_mean")
@@ -145,7 +159,7 @@ class GridModel(Model):
         self.record(day)
         self.events.flush(day + 1.0)          # when streaming: the day's transitions to disk
         self.datacollector.collect(self)
-        self.issues.compact(0.5)              # finished issues leave the working arrays
+        self.issues.compact(0.5, 4096)        # finished issues leave the working arrays
         self.day += 1
 
     def run(self, days: int | None = None, progress: Any = None) -> None:
@@ -167,29 +181,16 @@ class GridModel(Model):
         # competing hazards, in this order: report by residents, patrol, work team, volunteer,
         # lapse
         seen = ~self.category_arrays["outside"][iss.category[rows]]    # the grid looks at it
-        hazards = (self.residents.report_hazard(rows),
-                   np.where(seen, self.grid_leaders.find_hazard(rows), 0.0),
-                   np.where(seen, self.work_teams.find_hazard(rows), 0.0),
-                   np.where(seen, self.residents.volunteer_hazard(rows), 0.0),
-                   np.where(seen, self.sweep_hazard(rows, day), 0.0),
+        grid = (self.grid_leaders.find_hazard(rows), self.work_teams.find_hazard(rows),
+                self.residents.volunteer_hazard(rows), self.sweep_hazard(rows, day))
+        if not seen.all():
+            grid = tuple(np.where(seen, h, 0.0) for h in grid)
+        hazards = (self.residents.report_hazard(rows), *grid,
                    np.full(len(rows), self.scenario_spec.residents.lapse_rate))
         rng = self.streams["discovery"]
         e, u = rng.standard_exponential(len(rows)), rng.random(len(rows))
-        total = sum(hazards[1:], hazards[0])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tau = e / total                       # 0 when a hazard is infinite
-            hit = tau < day + 1.0 - start
-            rows, t, u, total = rows[hit], (start + tau)[hit], u[hit], total[hit]
-            # the cause: the first whose cumulative share of the total exceeds u (an infinite
-            # hazard takes all the weight)
-            last = len(hazards) - 1
-            cause = np.full(len(rows), last)
-            cum = np.zeros(len(rows))
-            inf_total = np.isinf(total)
-            for k in range(last):
-                h = hazards[k][hit]
-                cum = cum + np.where(inf_total, np.isinf(h), h / total)
-                cause = np.where((cause == last) & (u < cum), k, cause)
+        hit, t, cause = first_events(hazards, e, u, start, day + 1.0)
+        rows = rows[hit]
 
         lapse = cause == 5
         self.move(rows[lapse], t[lapse], Event.LAPSE, Status.LAPSED, self.actor_residents)
@@ -278,6 +279,7 @@ class GridModel(Model):
         target = self.campaign_targets[self.issues.category[rows]]
         return np.where(target, self.scenario_spec.campaign.sweep_find_rate, 0.0)
 
+    @transition
     def residents_report(self, rows: np.ndarray, t: np.ndarray) -> None:
         """Residents report: organisers settle minor ones (自治); the rest go to grid or hotline."""
         iss = self.issues
@@ -295,6 +297,7 @@ class GridModel(Model):
                          Event.REPORT, self.actor_residents)
         self.level3_takes(rows[grid], t[grid])
 
+    @transition
     def call_utility(self, rows: np.ndarray, t: np.ndarray) -> None:
         """Outside the grid, residents call the utility itself, which screens the issue; what it
         passes back, residents take to the 12345 hotline (the district platform)."""
@@ -308,6 +311,7 @@ class GridModel(Model):
         self.move(rows, t, Event.REPORT, Status.SCREENING, self.actor_residents,
                   self.units.screened_at(rows, t))
 
+    @transition
     def work_team_finds(self, rows: np.ndarray, t: np.ndarray) -> None:
         """A member settles issues of his own department's function on the spot; reports others."""
         iss = self.issues
@@ -323,6 +327,7 @@ class GridModel(Model):
         self.to_platform(rows[~spot], t[~spot], self.township_platform(rows[~spot]),
                          Event.PASS_UP, actor[~spot])
 
+    @transition
     def level3_takes(self, rows: np.ndarray, t: np.ndarray) -> None:
         """A level-3 leader settles minor issues himself or passes them up to the village."""
         iss = self.issues
@@ -369,19 +374,24 @@ class GridModel(Model):
         """
         iss = self.issues
         while True:
-            waiting = np.flatnonzero((iss.status == Status.PLATFORM) & np.isinf(iss.next_time)
-                                     & (iss.entered < until))
+            waiting = np.flatnonzero(iss.status == Status.PLATFORM)    # then the few of them
+            waiting = waiting[np.isinf(iss.next_time[waiting]) & (iss.entered[waiting] < until)]
             if len(waiting):
                 self.take_in(waiting)
             due = np.flatnonzero(iss.next_time < until)
             if not len(due):
                 return
             # only issues due at the start of a pass can move in it (returns wait for the next)
+            status = None                      # of the due issues, re-read after each handler
             for st, handler in self._handlers:
-                rows = due[(iss.status[due] == st) & (iss.next_time[due] < until)]
+                if status is None:
+                    status, now = iss.status[due], iss.next_time[due] < until
+                rows = due[(status == st) & now]
                 if len(rows):
                     handler(self, rows, iss.next_time[rows].copy())
+                    status = None
 
+    @transition
     def take_in(self, rows: np.ndarray) -> None:
         iss = self.issues
         iss.flagged[rows] |= self.platforms.flag(rows)
@@ -410,6 +420,7 @@ class GridModel(Model):
         self.issues.bound[rows] = True
         self.dispatch(rows, t, Event.RULE)
 
+    @transition
     def dispatch(self, rows: np.ndarray, t: np.ndarray, event: Event) -> None:
         iss = self.issues
         unit = self.platforms.choose_unit(rows)
@@ -441,6 +452,7 @@ class GridModel(Model):
         iss.service_end[a] = finish
         self.move(a, ta, Event.ACCEPT, Status.QUEUED, self.units.actor[iss.unit[a]], start)
 
+    @transition
     def push_down(self, rows: np.ndarray, t: np.ndarray) -> None:
         """A line department hands the issue to its township's office, which screens it anew."""
         iss = self.issues
@@ -450,6 +462,7 @@ class GridModel(Model):
         self.move(rows, t, Event.PUSH_DOWN, Status.SCREENING, actor,
                   self.units.screened_at(rows, t))
 
+    @transition
     def hand_down(self, rows: np.ndarray, t: np.ndarray) -> None:
         """A township office hands an accepted order down to the grid's level-3 leader."""
         iss = self.issues
@@ -490,6 +503,7 @@ class GridModel(Model):
         actor = np.where(by_team, self.actor_team[iss.grid_l1[rows]], self.actor_residents)
         self.close(rows, t, quality, actor)
 
+    @transition
     def close(self, rows: np.ndarray, t: np.ndarray, quality: float | np.ndarray,
               actor: int | np.ndarray) -> None:
         """Close; residents rate what the system closed; unresolved closures may be reopened."""
@@ -532,12 +546,13 @@ class GridModel(Model):
 
     # =========================================================================================
     # Book-keeping
+    @transition
     def to_platform(self, rows: np.ndarray, t: np.ndarray, platform: np.ndarray, event: Event,
                     actor: int | np.ndarray) -> None:
         """An issue arrives at a platform and waits for intake."""
         iss = self.issues
         iss.platform[rows] = platform
-        self.flow["reported"] += int(np.isnan(iss.reported[rows]).sum())
+        self.flow["reported"] += np.count_nonzero(np.isnan(iss.reported[rows]))
         iss.reported[rows] = np.fmin(iss.reported[rows], t)
         self.move(rows, t, event, Status.PLATFORM, actor)
 
@@ -575,25 +590,26 @@ class GridModel(Model):
     def move(self, rows: np.ndarray, t: np.ndarray, event: Event, to: Status,
              actor: int | np.ndarray, next_time: float | np.ndarray = np.inf) -> None:
         """Log a transition and put the issues in status ``to`` from ``t`` until ``next_time``."""
-        if len(rows) == 0:
+        k = len(rows)
+        if k == 0:
             return
         iss = self.issues
         node = self.node_of(rows, to)
-        self.event_counts[event] += len(rows)
+        # one node per row (np.full: numpy's broadcast_to costs ~30 us a call)
+        nodes = np.full(k, node, dtype=np.int16) if np.ndim(node) == 0 else node
+        self.event_counts[event] += k
         status = iss.status[rows]
         if self.events.enabled:
             self.events.log(iss.issue_id[rows], t, event, status, to, actor,
-                            np.broadcast_to(node, len(rows)).astype(np.int16))
+                            nodes.astype(np.int16))
         left = self.day + 1.0 - t                  # t is an array aligned with rows
         self.area_out += np.bincount(status, weights=left, minlength=len(Status))
         self.area_in[to] += float(left.sum())
         n = len(self.nodes)
-        old = iss.node[rows]
-        held = old >= 0                             # a reopened issue comes from no node
-        self.node_area -= np.bincount(old[held], weights=left[held], minlength=n)
+        # leaving the old node (a reopened issue comes from none, -1: dropped as bin 0)
+        self.node_area -= np.bincount(iss.node[rows] + 1, weights=left, minlength=n + 1)[1:]
         if to < Status.CLOSED:
-            self.node_area += np.bincount(np.broadcast_to(node, len(rows)), weights=left,
-                                          minlength=n)
+            self.node_area += np.bincount(nodes, weights=left, minlength=n)
         iss.status[rows] = to
         iss.node[rows] = node
         iss.entered[rows] = t
@@ -602,14 +618,15 @@ class GridModel(Model):
     def record(self, day: int) -> None:
         """One row of the daily time series, taken at the end of the day."""
         from sim.observe import daily_row, snapshot_rows
-        self.daily.append(daily_row(self, day))
-        self.stock_start = self.issues.count_by_status()
+        counts = self.issues.count_by_status()
+        self.daily.append(daily_row(self, day, counts))
+        self.stock_start = counts
         self.area_in[:] = 0.0
         self.area_out[:] = 0.0
         iss = self.issues
         average = self.node_stock_start + self.node_area
-        self.node_stock_start = np.bincount(iss.node[iss.status < Status.CLOSED],
-                                            minlength=len(self.nodes))
+        # open issues by node (a finished issue's node is -1)
+        self.node_stock_start = np.bincount(iss.node + 1, minlength=len(self.nodes) + 1)[1:]
         self.node_daily.append((average, self.node_stock_start))
         self.node_area[:] = 0.0
         self.event_counts[:] = 0

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from sim.model import GridModel
 
 
-def daily_row(m: GridModel, day: int) -> dict[str, float]:
-    """Flows during ``day`` and stocks at its end (time ``day + 1``)."""
-    counts = m.issues.count_by_status()
+def daily_row(m: GridModel, day: int, counts: np.ndarray) -> dict[str, float]:
+    """Flows during ``day`` and stocks at its end (time ``day + 1``); ``counts``: the issues in
+    each status at the end of the day."""
     ev = m.event_counts
     res = m.residents
     row: dict[str, float] = {
@@ -69,13 +69,14 @@ def _overdue(m: GridModel, day: int) -> int:
     """Open issues at platforms or units whose deadline (working days from their report to a
     platform) has passed; issues a utility handles outside the grid are not tracked."""
     iss = m.issues
-    at = (iss.status >= Status.PLATFORM) & (iss.status < Status.CLOSED) & ~np.isnan(iss.reported)
-    if not at.any():
+    at = np.flatnonzero((iss.status >= Status.PLATFORM) & (iss.status < Status.CLOSED))
+    at = at[~np.isnan(iss.reported[at])]
+    if not len(at):
         return 0
     cal = m.office_calendar
     rep = iss.reported[at]
     elapsed = (cal.to_work(np.full(len(rep), day + 1.0)) - cal.to_work(rep)) / cal.hours
-    return int((elapsed > iss.deadline[at]).sum())
+    return int(np.count_nonzero(elapsed > iss.deadline[at]))
 
 
 def snapshot_rows(m: GridModel, day: int) -> list[pd.DataFrame]:

