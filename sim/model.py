@@ -112,7 +112,7 @@ class GridModel(Model):
         self.node_stock_start = np.zeros(len(self.nodes), dtype=np.int64)
         self.node_daily: list[tuple[np.ndarray, np.ndarray]] = []   # (day-average, end) stocks
         self.daily: list[dict[str, float]] = []
-        self.snapshots: list[Any] = []          # DataFrames, one per agent type and snapshot
+        self.snapshots: list[dict[str, Any]] = []   # columns, one per agent type and snapshot
         # For Mesa's own tools (batch_run, SolaraViz): a few of the daily figures.
         self.datacollector = DataCollector(model_reporters={
             key: (lambda m, k=key: m.daily[-1][k] if m.daily else 0.0)

@@ -123,7 +123,7 @@ def agents_frame(m: GridModel) -> pd.DataFrame:
     """
     if not m.snapshots:
         return pd.DataFrame()
-    df = pd.concat(m.snapshots, ignore_index=True)
+    df = pd.concat([pd.DataFrame(columns) for columns in m.snapshots], ignore_index=True)
     days = m.day
     snap_days = np.sort(df["day"].unique())
     lo = np.r_[0, snap_days[:-1] + 1]
