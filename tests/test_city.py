@@ -163,8 +163,33 @@ def test_city_benchmark_prints_every_figure():
     assert out.returncode == 0, out.stderr
     for figure in ("simulation time", "end-to-end `gridsim run zhengzhou`", "peak memory",
                    "every mechanism acted", "Baseline district", "fitted exponents",
-                   "a day's cost", "faster   target >= 10x"):
+                   "a day's cost", "faster (best times)", "(median ratio)   target >= 10x"):
         assert figure in out.stdout, figure
+
+
+def test_ab_benchmark_times_a_commit_and_the_checkout_in_turn():
+    """benchmarks/bench_ab.py checks a commit out into a worktree, times both, and cleans up."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        raise AssertionError("the tests run in a git checkout (bench_ab needs one)")
+    before = subprocess.run(["git", "worktree", "list"], cwd=root, capture_output=True,
+                            text=True).stdout
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_ab.py"), "HEAD",
+                          "--scenario", "small", "--days", "3", "--repeats", "1"],
+                         capture_output=True, text=True, cwd=root, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "HEAD: best" in out.stdout and "this checkout: best" in out.stdout
+    assert "x as fast as HEAD" in out.stdout
+    after = subprocess.run(["git", "worktree", "list"], cwd=root, capture_output=True,
+                           text=True).stdout
+    assert after == before                           # the temporary worktree is gone
+    bad = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_ab.py"),
+                          "no-such-ref"], capture_output=True, text=True, cwd=root, timeout=60)
+    assert bad.returncode != 0 and "cannot check out 'no-such-ref'" in bad.stderr
+    assert "Traceback" not in bad.stderr
 
 
 def test_littles_law_holds_for_every_node_of_a_city(city):
