@@ -6,9 +6,10 @@ comes after e / Σh; it happens today if that is before the day ends, and its ca
 k whose cumulative share Σ_{j<=k} h_j / Σh exceeds a uniform draw ``u`` (the last cause takes the
 rest). An infinite hazard acts at once and takes all the weight.
 
-:func:`first_events` is the numpy version. On a city's ~40,000 hidden issues a day it is a few
-dozen passes over arrays; a per-issue loop compiled with numba does it in one, with identical
-results (tests/test_hazards.py). Without numba (or with ``GRIDSIM_NO_NUMBA=1``) numpy's runs.
+In numpy (:func:`_first_events_numpy`) this is a few dozen passes over a city's ~40,000 hidden
+issues a day; a per-issue loop compiled with numba (:func:`_first_events_loop`) does it in one,
+with identical results (tests/test_hazards.py). :func:`first_events` uses the loop when numba is
+there, numpy's version otherwise (or with ``GRIDSIM_NO_NUMBA=1``).
 """
 
 from __future__ import annotations
