@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.compiled import compile_kernel
 from sim.scenario import Calendar
 
 
@@ -42,6 +43,12 @@ class WorkingCalendar:
         t = np.asarray(t, dtype=float)
         if self.always_open:
             return t * 24.0
+        if _to_work_compiled is not None and t.ndim == 1:
+            out = np.empty(len(t))
+            while not _to_work_compiled(t, self.cum, self.day_hours, self.open, self.length,
+                                        out):
+                self._ensure(float(t.max()))       # past the days tabled so far (rare)
+            return out
         day = t.astype(np.int64)                 # t >= 0: truncation is the floor
         inside = np.minimum(np.maximum(t - day - self.open, 0.0), self.length)
         try:
@@ -55,6 +62,11 @@ class WorkingCalendar:
         w = np.asarray(w, dtype=float)
         if self.always_open:
             return w / 24.0
+        if _from_work_compiled is not None and w.ndim == 1:
+            out = np.empty(len(w))
+            while not _from_work_compiled(w, self.cum, self.open, out):
+                self._grow(self.days * 2)
+            return out
         while w.size and w.max() >= self.cum[-1]:
             self._grow(self.days * 2)
         # the working day holding hour w: the last d with cum[d] <= w (a working day, since cum
@@ -67,3 +79,43 @@ class WorkingCalendar:
         """Calendar time when ``hours`` of work started at ``t`` are done (never before ``t``,
         which the round trip through the working clock could give by rounding)."""
         return np.maximum(t, self.from_work(self.to_work(t) + hours))
+
+
+# The conversions value by value, compiled with numba: a few dozen calls a day, each of which
+# is eight numpy passes in the vectorised form above. Same operations, same results
+# (tests/test_queueing.py). Each returns False, having written nothing useful, when a time lies
+# past the days tabled so far, for the caller to grow the table and call again.
+def _to_work_loop(t: np.ndarray, cum: np.ndarray, day_hours: np.ndarray, open_: float,
+                  length: float, out: np.ndarray) -> bool:
+    days = len(day_hours)
+    for i in range(len(t)):
+        day = int(t[i])
+        if day >= days:
+            return False
+        inside = min(max(t[i] - day - open_, 0.0), length)
+        out[i] = cum[day] + inside * day_hours[day]
+    return True
+
+
+def _from_work_loop(w: np.ndarray, cum: np.ndarray, open_: float, out: np.ndarray) -> bool:
+    n = len(cum)
+    for i in range(len(w)):
+        x = w[i]
+        if x >= cum[n - 1]:
+            return False
+        lo, hi = 0, n                  # searchsorted(cum, x, side="right"), minus one
+        if x != x:                     # nan sorts last, as in numpy
+            lo = n
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if cum[mid] <= x:
+                lo = mid + 1
+            else:
+                hi = mid
+        day = lo - 1
+        out[i] = day + open_ + (x - cum[day]) / 24.0
+    return True
+
+
+_to_work_compiled = compile_kernel(_to_work_loop)
+_from_work_compiled = compile_kernel(_from_work_loop)

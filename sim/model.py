@@ -22,6 +22,7 @@ import numpy as np
 from mesa import Model
 from mesa.datacollection import DataCollector
 
+from sim import bookkeeping
 from sim.agents import GridLeaders, Platforms, Residents, Units, WorkTeams
 from sim.calendar import WorkingCalendar
 from sim.hazards import first_events
@@ -109,6 +110,7 @@ class GridModel(Model):
         self.first_platform_node = 4
         self.first_unit_node = 4 + len(self.platforms.agents)
         self.node_area = np.zeros(len(self.nodes))        # today's (in - out) time-weighted
+        self._no_rows, self._no_times = np.empty(0, dtype=np.int16), np.empty(0)
         self.node_stock_start = np.zeros(len(self.nodes), dtype=np.int64)
         self.node_daily: list[tuple[np.ndarray, np.ndarray]] = []   # (day-average, end) stocks
         self.daily: list[dict[str, float]] = []
@@ -183,8 +185,9 @@ class GridModel(Model):
         seen = ~self.category_arrays["outside"][iss.category[rows]]    # the grid looks at it
         grid = (self.grid_leaders.find_hazard(rows), self.work_teams.find_hazard(rows),
                 self.residents.volunteer_hazard(rows), self.sweep_hazard(rows, day))
-        if not seen.all():
-            grid = tuple(np.where(seen, h, 0.0) for h in grid)
+        unseen = np.flatnonzero(~seen)
+        for h in grid:                        # each a fresh array: zeroed in place
+            h[unseen] = 0.0
         hazards = (self.residents.report_hazard(rows), *grid,
                    np.full(len(rows), self.scenario_spec.residents.lapse_rate))
         rng = self.streams["discovery"]
@@ -594,14 +597,38 @@ class GridModel(Model):
         if k == 0:
             return
         iss = self.issues
+        self.event_counts[event] += k
+        if self.events.enabled:
+            node = self.node_of(rows, to)
+            nodes = np.full(k, node, dtype=np.int16) if np.ndim(node) == 0 else node
+            self.events.log(iss.issue_id[rows], t, event, iss.status[rows], to, actor,
+                            nodes.astype(np.int16))
+        kernel = bookkeeping.compiled_move_rows
+        if kernel is None:
+            self._move_numpy(rows, t, to, next_time)
+            return
+        if Status.PLATFORM <= to <= Status.RULING:        # as node_of, for the kernel
+            base, source = self.first_platform_node, iss.platform
+        elif Status.SCREENING <= to <= Status.IN_SERVICE:
+            base, source = self.first_unit_node, iss.unit
+        else:
+            base, source = (int(to) if to < Status.CLOSED else -1), self._no_rows
+        per_row = np.ndim(next_time) > 0
+        left = np.empty(k)
+        kernel(rows, t, int(to), base, source, self.day + 1.0,
+                      np.inf if per_row else float(next_time),
+                      next_time if per_row else self._no_times, iss.status, iss.node,
+                      iss.entered, iss.next_time, self.area_out, self.node_area, left)
+        self.area_in[to] += float(left.sum())
+
+    def _move_numpy(self, rows: np.ndarray, t: np.ndarray, to: Status,
+                    next_time: float | np.ndarray) -> None:
+        """:meth:`move`'s book-keeping in numpy (without numba; the kernel's reference)."""
+        iss = self.issues
         node = self.node_of(rows, to)
         # one node per row (np.full: numpy's broadcast_to costs ~30 us a call)
-        nodes = np.full(k, node, dtype=np.int16) if np.ndim(node) == 0 else node
-        self.event_counts[event] += k
+        nodes = np.full(len(rows), node, dtype=np.int16) if np.ndim(node) == 0 else node
         status = iss.status[rows]
-        if self.events.enabled:
-            self.events.log(iss.issue_id[rows], t, event, status, to, actor,
-                            nodes.astype(np.int16))
         left = self.day + 1.0 - t                  # t is an array aligned with rows
         self.area_out += np.bincount(status, weights=left, minlength=len(Status))
         self.area_in[to] += float(left.sum())

@@ -1,21 +1,28 @@
 """The day's compiled helpers and short cuts give exactly what the plain numpy code gives.
 
 - competing hazards (``sim/hazards.py``): numba's per-issue loop against numpy's passes;
-- arrivals: the guide-table search against ``np.searchsorted``;
-- compaction: when finished rows leave the working arrays changes nothing.
+- arrivals: the guide-table search (numpy's, the loop's, compiled or not) against
+  ``np.searchsorted``;
+- compaction: when finished rows leave the working arrays changes nothing;
+- a whole run (every table, the event log included, and every metric) with every compiled
+  kernel and with none (``GRIDSIM_NO_NUMBA=1``). The working clock's kernels have their own
+  property test in tests/test_queueing.py.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+import sim.agents.resident as res
 import sim.hazards as hz
 from sim.agents.resident import guide_table, search_right
-from sim.api import run
 from sim.issues import IssueTable
 from sim.model import GridModel
 
@@ -45,27 +52,49 @@ def test_compiled_competing_hazards_equal_numpy(n, k, seed, special):
             assert a.dtype == b.dtype
 
 
-def test_compiled_and_numpy_discovery_give_identical_runs(monkeypatch):
-    first = run("small", days=60, seed=4, record_events=False)
-    monkeypatch.setattr(hz, "_compiled", None)
-    second = run("small", days=60, seed=4, record_events=False)
-    assert json.dumps(first.summary["metrics"]) == json.dumps(second.summary["metrics"])
-    assert first.issues.equals(second.issues)
+RUN_AND_HASH = """
+import hashlib, json
+from sim.api import run
+from sim.output import TABLES
+r = run("small", days=60, seed=4, overrides={
+    "campaign.days": 10, "campaign.start_day": 15, "campaign.every": 30,
+    "campaign.extra_staff": 2, "platform.joint_review_days": 7})
+out = {name: hashlib.sha256(getattr(r, name).to_csv(index=False).encode()).hexdigest()
+       for name in TABLES}
+print(json.dumps({**out, "metrics": r.summary["metrics"]}, sort_keys=True))
+"""
+
+
+def test_a_run_is_identical_with_and_without_numba():
+    """Every compiled kernel (hazards, arrivals' search, the working clock, the book-keeping
+    of moves, the FIFO queues) against its numpy or plain-Python fallback: every table of a
+    run, its event log included, and every metric, bit for bit."""
+    root = Path(__file__).resolve().parent.parent
+    outs = [subprocess.run([sys.executable, "-c", RUN_AND_HASH], cwd=root, check=True,
+                           capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(root), **extra}).stdout
+            for extra in ({}, {"GRIDSIM_NO_NUMBA": "1"})]
+    assert outs[0] and outs[0] == outs[1]
 
 
 @given(weights=st.lists(st.one_of(st.just(0.0), st.floats(1e-9, 1e6)), min_size=1,
                         max_size=200),
        seed=st.integers(0, 2**32 - 1))
 def test_guide_table_search_equals_searchsorted(weights, seed):
-    """Property: the same cell for every draw, with empty (zero-rate) cells and ties."""
+    """Property: the same cell for every draw, with empty (zero-rate) cells and ties, in every
+    version of the search."""
     cum = np.cumsum(weights)
     if not cum[-1] > 0:
         return
     rng = np.random.default_rng(seed)
     x = np.concatenate([rng.random(300) * cum[-1], cum[cum < cum[-1]], [0.0],
                         [np.nextafter(cum[-1], 0.0)]])
-    np.testing.assert_array_equal(search_right(cum, guide_table(cum), x),
-                                  np.searchsorted(cum, x, side="right"))
+    import numba
+    expected = np.searchsorted(cum, x, side="right")
+    guide = guide_table(cum)
+    compiled = res._search_compiled or numba.njit(res._search_right_loop)
+    for search in (search_right, res._search_right_numpy, res._search_right_loop, compiled):
+        np.testing.assert_array_equal(search(cum, guide, x), expected)
 
 
 def test_when_finished_rows_are_compacted_changes_nothing():

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import sim.calendar as calendar_module
 from sim.api import run
 from sim.calendar import WorkingCalendar
 from sim.queueing import ServerPools
@@ -35,6 +36,42 @@ def test_working_clock_round_trip(t, hours):
     back = OFFICE.to_work(OFFICE.from_work(w + hours))
     assert back[0] == pytest.approx(w[0] + hours, abs=1e-6)
     assert ALWAYS.from_work(ALWAYS.to_work(np.array([t])))[0] == pytest.approx(t)
+
+
+@given(open_hour=st.floats(0, 23), hours=st.floats(0.5, 24), workdays=st.integers(1, 7),
+       weekday=st.integers(0, 6), horizon=st.integers(1, 30), seed=st.integers(0, 2**32 - 1))
+def test_compiled_working_clock_equals_numpy(open_hour, hours, workdays, weekday, horizon, seed):
+    """Property: the compiled conversions (and their loops run as plain Python) give numpy's
+    results bit for bit, on the day's boundaries and past the tabled days (which grow alike)."""
+    import numba
+    spec = Calendar(open_hour=open_hour, hours=min(hours, 24 - open_hour), workdays=workdays)
+    rng = np.random.default_rng(seed)
+    t = np.concatenate([rng.random(50) * 3 * horizon, np.arange(2 * horizon, dtype=float),
+                        np.arange(2 * horizon) + open_hour / 24])
+    ref = WorkingCalendar(spec, weekday, horizon)
+    with pytest.MonkeyPatch.context() as mp:          # numpy's vectorised form
+        mp.setattr(calendar_module, "_to_work_compiled", None)
+        mp.setattr(calendar_module, "_from_work_compiled", None)
+        w_ref = ref.to_work(t)
+        w = np.concatenate([w_ref, w_ref + rng.random(len(t)) * 50, ref.cum[:-1]])
+        t_ref = ref.from_work(w)
+    cal = WorkingCalendar(spec, weekday, horizon)
+    np.testing.assert_array_equal(cal.to_work(t), w_ref)
+    np.testing.assert_array_equal(cal.from_work(w), t_ref)
+    assert cal.days == ref.days
+    # the loops themselves, compiled or not, on the grown tables
+    to_loop = [calendar_module._to_work_loop,
+               calendar_module._to_work_compiled or numba.njit(calendar_module._to_work_loop)]
+    from_loop = [calendar_module._from_work_loop,
+                 calendar_module._from_work_compiled or numba.njit(
+                     calendar_module._from_work_loop)]
+    for to_work, from_work in zip(to_loop, from_loop, strict=True):
+        out = np.empty(len(t))
+        assert to_work(t, cal.cum, cal.day_hours, cal.open, cal.length, out)
+        np.testing.assert_array_equal(out, w_ref)
+        out = np.empty(len(w))
+        assert from_work(w, cal.cum, cal.open, out)
+        np.testing.assert_array_equal(out, t_ref)
 
 
 def test_single_server_is_fifo_in_order_of_readiness():

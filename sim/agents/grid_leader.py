@@ -103,6 +103,7 @@ class GridLeaders:
         self.stress = np.zeros(n)
         self.trained = rng.random(n) < tr.leader_coverage
         self.skill = np.ones(n)
+        self._effect = self._effectiveness()
         self.admin = np.zeros(n)
         self.service = np.zeros(n)
         self.quits_today = 0
@@ -159,11 +160,19 @@ class GridLeaders:
         self.stress[quit] = 0.0
         rate = (1.0 / g.learning_days) * np.where(self.trained, 1.0 + gain, 1.0)
         self.skill += (1.0 - self.skill) * (1.0 - np.exp(-rate))
+        self._effect = self._effectiveness()
+
+    def _effectiveness(self) -> np.ndarray:
+        g = self.model.scenario_spec.grid_leaders
+        return self.skill * (1.0 - g.stress_effect * np.minimum(self.stress, 1.0))
 
     def effectiveness(self, grids: np.ndarray) -> np.ndarray:
-        """Skill × (1 − stress effect) of the level-3 leaders of ``grids``, in [0, 1]."""
-        g = self.model.scenario_spec.grid_leaders
-        return self.skill[grids] * (1.0 - g.stress_effect * np.minimum(self.stress[grids], 1.0))
+        """Skill × (1 − stress effect) of the level-3 leaders of ``grids``, in [0, 1].
+
+        Skill and stress change once a day (:meth:`_strain_and_learn`), so the leaders' figures
+        are worked out then and looked up here, instead of per issue at every use.
+        """
+        return self._effect[grids]
 
     def quality(self, grids: np.ndarray) -> np.ndarray:
         """Probability that a settlement by these grids' leaders truly resolves the issue."""
