@@ -1,14 +1,24 @@
-"""The book-keeping of a transition, compiled: status, node and times, and the day's areas.
+"""The book-keeping of transitions, compiled: which issues are due, and moving them.
 
-:meth:`GridModel.move <sim.model.GridModel.move>` puts issues in a new status and keeps the
-time-weighted stocks (areas) that give day-average stocks per status and per node (Little's
-law). In numpy that is some twenty passes over the moving rows; a day has dozens of moves, most
-of a few rows. :func:`move_rows` does it in one loop, with the same floating-point operations
-in the same order (per-status and per-node sums are gathered first, in row order, as
-``np.bincount`` does, then added), so the results are identical (tests/test_hazards.py).
+Which rows are due: a few scans of the issue table per pass of
+:meth:`GridModel.advance_slice <sim.model.GridModel.advance_slice>` (:func:`due_rows`,
+:func:`waiting_rows`, :func:`rows_in`, :func:`next_event`), each a single loop instead of
+numpy's mask, gather and ``flatnonzero``. The same rows in the same order.
+
+Moving them: :meth:`GridModel.move <sim.model.GridModel.move>` puts issues in a new status and
+keeps the time-weighted stocks (areas) that give day-average stocks per status and per node
+(Little's law). In numpy that is some twenty passes over the moving rows; a day has dozens of
+moves, most of a few rows. :func:`move_rows` does it in one loop, with the same floating-point
+operations in the same order (per-status and per-node sums are gathered first, in row order,
+as ``np.bincount`` does, then added), so the results are identical (tests/test_hazards.py).
+
+Without numba (or with ``GRIDSIM_NO_NUMBA=1``) the model uses the numpy forms.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -56,3 +66,92 @@ def move_rows(rows: np.ndarray, t: np.ndarray, to: int, node_base: int, node_fro
 
 
 compiled_move_rows = compile_kernel(move_rows)    # None without numba
+
+
+def due_rows(next_time: np.ndarray, until: float) -> np.ndarray:
+    """Rows whose next transition is before ``until``, in row order."""
+    out = np.empty(len(next_time), dtype=np.int64)
+    m = 0
+    for r in range(len(next_time)):
+        if next_time[r] < until:
+            out[m] = r
+            m += 1
+    return out[:m]
+
+
+def waiting_rows(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray,
+                 until: float, platform: int) -> np.ndarray:
+    """Rows at a platform (status ``platform``) waiting for intake since before ``until``."""
+    out = np.empty(len(status), dtype=np.int64)
+    m = 0
+    for r in range(len(status)):
+        if status[r] == platform and np.isinf(next_time[r]) and entered[r] < until:
+            out[m] = r
+            m += 1
+    return out[:m]
+
+
+def rows_in(due: np.ndarray, status: np.ndarray, next_time: np.ndarray, st: int,
+            until: float) -> np.ndarray:
+    """Of the ``due`` rows, those in status ``st`` and still due before ``until``."""
+    out = np.empty(len(due), dtype=np.int64)
+    m = 0
+    for r in due:
+        if status[r] == st and next_time[r] < until:
+            out[m] = r
+            m += 1
+    return out[:m]
+
+
+def next_event(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray,
+               platform: int) -> float:
+    """The earliest scheduled transition or intake (inf if none)."""
+    first = np.inf
+    for r in range(len(status)):
+        t = next_time[r]
+        if np.isinf(t) and status[r] == platform:
+            t = entered[r]
+        first = min(first, t)
+    return first
+
+
+def _due_rows_numpy(next_time: np.ndarray, until: float) -> np.ndarray:
+    return np.flatnonzero(next_time < until)
+
+
+def _waiting_rows_numpy(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray,
+                        until: float, platform: int) -> np.ndarray:
+    rows = np.flatnonzero(status == platform)        # then the few of them
+    return rows[np.isinf(next_time[rows]) & (entered[rows] < until)]
+
+
+def _rows_in_numpy(due: np.ndarray, status: np.ndarray, next_time: np.ndarray, st: int,
+                   until: float) -> np.ndarray:
+    return due[(status[due] == st) & (next_time[due] < until)]
+
+
+def _next_event_numpy(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray,
+                      platform: int) -> float:
+    waiting = (status == platform) & np.isinf(next_time)
+    return min(next_time.min(initial=np.inf), entered[waiting].min(initial=np.inf))
+
+
+class Selection(NamedTuple):
+    """The four selections, compiled or in numpy."""
+
+    due_rows: Callable[..., np.ndarray]
+    waiting_rows: Callable[..., np.ndarray]
+    rows_in: Callable[..., np.ndarray]
+    next_event: Callable[..., float]
+
+
+NUMPY_SELECTION = Selection(_due_rows_numpy, _waiting_rows_numpy, _rows_in_numpy,
+                            _next_event_numpy)
+LOOPS = (due_rows, waiting_rows, rows_in, next_event)
+_kernels = [compile_kernel(f) for f in LOOPS]
+COMPILED_SELECTION = None if None in _kernels else Selection(*_kernels)
+
+
+def selection() -> Selection:
+    """The compiled selections when numba is there, numpy's otherwise."""
+    return COMPILED_SELECTION or NUMPY_SELECTION

@@ -353,16 +353,13 @@ class GridModel(Model):
         Slices with nothing due are skipped: each starts at the slice holding the next
         transition.
         """
-        iss = self.issues
         day = float(self.day)
         step = self.scenario_spec.run.slice_hours / 24.0
         if step >= until - day:
             self.advance_slice(until)
             return
         while True:
-            waiting = (iss.status == Status.PLATFORM) & np.isinf(iss.next_time)
-            nxt = min(iss.next_time.min(initial=np.inf),
-                      iss.entered[waiting].min(initial=np.inf))
+            nxt = self._next_event()
             if nxt >= until:
                 return
             end = day + (np.floor((nxt - day) / step) + 1.0) * step
@@ -373,26 +370,30 @@ class GridModel(Model):
 
         Each pass walks the stages in the order of an issue's path, so an issue can go through
         several stages in one pass; passes repeat while pass-backs and reopenings bring issues
-        back to a platform within the slice.
+        back to a platform within the slice. (Rows are selected by compiled loops when numba is
+        there, by numpy otherwise: ``sim/bookkeeping.py``. The same rows either way.)
         """
         iss = self.issues
+        select = bookkeeping.selection()
         while True:
-            waiting = np.flatnonzero(iss.status == Status.PLATFORM)    # then the few of them
-            waiting = waiting[np.isinf(iss.next_time[waiting]) & (iss.entered[waiting] < until)]
+            waiting = select.waiting_rows(iss.status, iss.next_time, iss.entered, until,
+                                          Status.PLATFORM)
             if len(waiting):
                 self.take_in(waiting)
-            due = np.flatnonzero(iss.next_time < until)
+            due = select.due_rows(iss.next_time, until)
             if not len(due):
                 return
             # only issues due at the start of a pass can move in it (returns wait for the next)
-            status = None                      # of the due issues, re-read after each handler
             for st, handler in self._handlers:
-                if status is None:
-                    status, now = iss.status[due], iss.next_time[due] < until
-                rows = due[(status == st) & now]
+                rows = select.rows_in(due, iss.status, iss.next_time, st, until)
                 if len(rows):
                     handler(self, rows, iss.next_time[rows].copy())
-                    status = None
+
+    def _next_event(self) -> float:
+        """The time of the earliest scheduled transition or intake (inf if none)."""
+        iss = self.issues
+        return bookkeeping.selection().next_event(iss.status, iss.next_time, iss.entered,
+                                                  Status.PLATFORM)
 
     @transition
     def take_in(self, rows: np.ndarray) -> None:

@@ -56,12 +56,13 @@ RUN_AND_HASH = """
 import hashlib, json
 from sim.api import run
 from sim.output import TABLES
-r = run("small", days=60, seed=4, overrides={
-    "campaign.days": 10, "campaign.start_day": 15, "campaign.every": 30,
-    "campaign.extra_staff": 2, "platform.joint_review_days": 7})
-out = {name: hashlib.sha256(getattr(r, name).to_csv(index=False).encode()).hexdigest()
-       for name in TABLES}
-print(json.dumps({**out, "metrics": r.summary["metrics"]}, sort_keys=True))
+for days, extra in ((60, {}), (15, {"run.slice_hours": 3.0})):    # one slice a day, or 8
+    r = run("small", days=days, seed=4, overrides={
+        "campaign.days": 10, "campaign.start_day": 5, "campaign.every": 30,
+        "campaign.extra_staff": 2, "platform.joint_review_days": 7, **extra})
+    out = {name: hashlib.sha256(getattr(r, name).to_csv(index=False).encode()).hexdigest()
+           for name in TABLES}
+    print(json.dumps({**out, "metrics": r.summary["metrics"]}, sort_keys=True))
 """
 
 

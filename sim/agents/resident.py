@@ -168,10 +168,10 @@ class Residents:
         # a utility outside the grid answers for its own issues; otherwise 属地 applies
         territorial = (u_terr < c["territorial"][cat]) & ~c["outside"][cat]
         town = self.township[who]
-        units = m.layout.line_unit[m.layout.district_of(town)]     # the district's departments
-        lead = np.take_along_axis(units, c["lead"][cat][:, None], axis=1)[:, 0]
-        co = np.where(c["co"][cat] >= 0, np.take_along_axis(
-            units, np.maximum(c["co"][cat], 0)[:, None], axis=1)[:, 0], -1)
+        district = m.layout.district_of(town)            # whose departments handle it
+        lead = m.layout.line_unit[district, c["lead"][cat]]
+        co_dep = c["co"][cat]
+        co = np.where(co_dep >= 0, m.layout.line_unit[district, np.maximum(co_dep, 0)], -1)
         responsible = np.where(territorial, m.n_departments + town, lead)
         rows = m.issues.add(
             n, category=cat, severity=severity, resident=who, grid_l3=self.grid[who],
