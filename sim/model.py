@@ -42,6 +42,8 @@ def transition(method: Callable[..., None]) -> Callable[..., None]:
     return skipping_empty
 
 
+PLATFORM = int(Status.PLATFORM)      # for compiled code: an int, not an enum
+
 MESA_REPORTERS = ("open_total", "open_hidden", "closed", "rejections", "rulings",
                   "leader_overload_share", "trust_mean")
 
@@ -377,7 +379,7 @@ class GridModel(Model):
         select = bookkeeping.selection()
         while True:
             waiting = select.waiting_rows(iss.status, iss.next_time, iss.entered, until,
-                                          Status.PLATFORM)
+                                          PLATFORM)
             if len(waiting):
                 self.take_in(waiting)
             due = select.due_rows(iss.next_time, until)
@@ -385,7 +387,7 @@ class GridModel(Model):
                 return
             # only issues due at the start of a pass can move in it (returns wait for the next)
             for st, handler in self._handlers:
-                rows = select.rows_in(due, iss.status, iss.next_time, st, until)
+                rows = select.rows_in(due, iss.status, iss.next_time, st, until)  # st: an int
                 if len(rows):
                     handler(self, rows, iss.next_time[rows].copy())
 
@@ -393,7 +395,7 @@ class GridModel(Model):
         """The time of the earliest scheduled transition or intake (inf if none)."""
         iss = self.issues
         return bookkeeping.selection().next_event(iss.status, iss.next_time, iss.entered,
-                                                  Status.PLATFORM)
+                                                  PLATFORM)
 
     @transition
     def take_in(self, rows: np.ndarray) -> None:
@@ -537,15 +539,16 @@ class GridModel(Model):
         self.to_platform(r, t[again], self.district_platform(r), Event.REOPEN,
                          self.actor_residents)
 
+    # (status, handler); plain ints, which compiled code takes without typing an enum
     _handlers = (
-        (Status.SETTLING, settling_done),
-        (Status.GRID_L3, grid_settles),
-        (Status.GRID_L2, grid_settles),
-        (Status.PLATFORM, platform_decides),
-        (Status.RULING, ruling_done),
-        (Status.SCREENING, screening_done),
-        (Status.QUEUED, service_starts),
-        (Status.IN_SERVICE, service_ends),
+        (int(Status.SETTLING), settling_done),
+        (int(Status.GRID_L3), grid_settles),
+        (int(Status.GRID_L2), grid_settles),
+        (int(Status.PLATFORM), platform_decides),
+        (int(Status.RULING), ruling_done),
+        (int(Status.SCREENING), screening_done),
+        (int(Status.QUEUED), service_starts),
+        (int(Status.IN_SERVICE), service_ends),
     )
 
     # =========================================================================================
