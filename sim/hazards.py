@@ -10,15 +10,53 @@ In numpy (:func:`_first_events_numpy`) this is a few dozen passes over a city's 
 issues a day; a per-issue loop compiled with numba (:func:`_first_events_loop`) does it in one,
 with identical results (tests/test_hazards.py). :func:`first_events` uses the loop when numba is
 there, numpy's version otherwise (or with ``GRIDSIM_NO_NUMBA=1``).
+
+Discovery (:func:`discovery_events`) takes each hazard as its agents give it, by resident, grid,
+township or category (:class:`DiscoveryHazards`); compiled, the loop looks each issue's up as it
+goes (:func:`_discovery_loop`), instead of numpy gathering a column per hazard first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from sim.compiled import compile_kernel
+
+
+class DiscoveryHazards(NamedTuple):
+    """Today's hazards on hidden issues, each by what it depends on (an issue's hazard is its
+    resident's, grid's, township's or category's)."""
+
+    report: np.ndarray      # by resident: residents report
+    patrol: np.ndarray      # by level-3 grid: the grid leader's patrol finds it
+    team: np.ndarray        # by township: the work team finds it
+    volunteer: float        # anywhere in a grid: a volunteer reports it
+    sweep: np.ndarray       # by category: a campaign's sweep finds it
+    lapse: float            # it disappears unseen
+    seen: np.ndarray        # by category: the grid looks at it (else only reports and lapse)
+
+
+def discovery_events(hz: DiscoveryHazards, rows: np.ndarray, created: np.ndarray,
+                     resident: np.ndarray, grid: np.ndarray, town: np.ndarray,
+                     category: np.ndarray, e: np.ndarray, u: np.ndarray, day: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`first_events` of the hidden issues ``rows`` (columns of the issue table) today,
+    from ``max(created, day)`` to the day's end; the causes are numbered as in
+    :class:`DiscoveryHazards` (0 report ... 5 lapse)."""
+    if _discovery_compiled is not None and len(rows):
+        return _discovery_compiled(rows, created, resident, grid, town, category, hz.report,
+                                   hz.patrol, hz.team, float(hz.volunteer), hz.sweep,
+                                   float(hz.lapse), hz.seen, e, u, float(day))
+    seen = hz.seen[category[rows]]
+    grid_side = (hz.patrol[grid[rows]], hz.team[town[rows]],
+                 np.full(len(rows), hz.volunteer), hz.sweep[category[rows]])
+    hazards = (hz.report[resident[rows]], *(np.where(seen, h, 0.0) for h in grid_side),
+               np.full(len(rows), hz.lapse))
+    start = np.maximum(created[rows], day)
+    return first_events(hazards, e, u, start, day + 1.0)
 
 
 def first_events(hazards: Sequence[np.ndarray], e: np.ndarray, u: np.ndarray,
@@ -77,5 +115,48 @@ def _first_events_loop(hazards: tuple[np.ndarray, ...], e: np.ndarray, u: np.nda
     return hit[:m], t[:m], cause[:m]
 
 
+def _discovery_loop(rows: np.ndarray, created: np.ndarray, resident: np.ndarray,
+                    grid: np.ndarray, town: np.ndarray, category: np.ndarray,
+                    report: np.ndarray, patrol: np.ndarray, team: np.ndarray, volunteer: float,
+                    sweep: np.ndarray, lapse: float, seen: np.ndarray, e: np.ndarray,
+                    u: np.ndarray, day: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`discovery_events`, issue by issue: each issue's hazards looked up, then the
+    same operations as :func:`_first_events_loop`."""
+    n, last = len(rows), 5
+    hit = np.empty(n, dtype=np.int64)
+    t = np.empty(n)
+    cause = np.empty(n, dtype=np.int64)
+    h = np.zeros(last + 1)
+    end = day + 1.0
+    m = 0
+    for i in range(n):
+        r = rows[i]
+        c = category[r]
+        h[0] = report[resident[r]]
+        if seen[c]:
+            h[1], h[2], h[3], h[4] = patrol[grid[r]], team[town[r]], volunteer, sweep[c]
+        else:
+            h[1], h[2], h[3], h[4] = 0.0, 0.0, 0.0, 0.0
+        h[5] = lapse
+        start = max(created[r], day)
+        total = h[0]
+        for k in range(1, last + 1):
+            total = total + h[k]
+        tau = e[i] / total
+        if not tau < end - start:
+            continue
+        inf_total = np.isinf(total)
+        first, cum = last, 0.0
+        for k in range(last):
+            share = (1.0 if np.isinf(h[k]) else 0.0) if inf_total else h[k] / total
+            cum = cum + share
+            if first == last and u[i] < cum:
+                first = k
+        hit[m], t[m], cause[m] = i, start + tau, first
+        m += 1
+    return hit[:m], t[:m], cause[:m]
+
+
 # error_model="numpy": x / 0 gives inf or nan, as in numpy, instead of raising
 _compiled = compile_kernel(_first_events_loop, error_model="numpy")
+_discovery_compiled = compile_kernel(_discovery_loop, error_model="numpy")

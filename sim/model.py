@@ -25,7 +25,7 @@ from mesa.datacollection import DataCollector
 from sim import bookkeeping
 from sim.agents import GridLeaders, Platforms, Residents, Units, WorkTeams
 from sim.calendar import WorkingCalendar
-from sim.hazards import first_events
+from sim.hazards import DiscoveryHazards, discovery_events
 from sim.issues import Channel, Event, EventLog, FoundBy, IssueTable, SettledBy, Status
 from sim.layout import Layout
 from sim.scenario import GridScenario, resolve
@@ -181,20 +181,18 @@ class GridModel(Model):
         rows = np.flatnonzero(iss.status == Status.HIDDEN)
         if len(rows) == 0:
             return
-        start = np.maximum(iss.created[rows], day)
         # competing hazards, in this order: report by residents, patrol, work team, volunteer,
-        # lapse
-        seen = ~self.category_arrays["outside"][iss.category[rows]]    # the grid looks at it
-        grid = (self.grid_leaders.find_hazard(rows), self.work_teams.find_hazard(rows),
-                self.residents.volunteer_hazard(rows), self.sweep_hazard(rows, day))
-        unseen = np.flatnonzero(~seen)
-        for h in grid:                        # each a fresh array: zeroed in place
-            h[unseen] = 0.0
-        hazards = (self.residents.report_hazard(rows), *grid,
-                   np.full(len(rows), self.scenario_spec.residents.lapse_rate))
+        # campaign sweep, lapse; each as its agents see it today, by resident, grid, township
+        # or category (the grid does not look at issues outside it)
+        hazards = DiscoveryHazards(
+            self.residents.report_hazards(), self.grid_leaders.find_hazards(),
+            self.work_teams.find_hazards(), self.residents.volunteer_hazard(),
+            self.sweep_hazards(day), self.scenario_spec.residents.lapse_rate,
+            ~self.category_arrays["outside"])
         rng = self.streams["discovery"]
         e, u = rng.standard_exponential(len(rows)), rng.random(len(rows))
-        hit, t, cause = first_events(hazards, e, u, start, day + 1.0)
+        hit, t, cause = discovery_events(hazards, rows, iss.created, iss.resident, iss.grid_l3,
+                                         iss.grid_l1, iss.category, e, u, day)
         rows = rows[hit]
 
         lapse = cause == 5
@@ -277,12 +275,11 @@ class GridModel(Model):
             for k in self.campaign_units:
                 self.units.pools.add_temporary(k, c.extra_staff, float(day), float(day + c.days))
 
-    def sweep_hazard(self, rows: np.ndarray, day: int) -> np.ndarray:
-        """Daily hazard that a campaign's sweep finds each hidden issue of a target category."""
+    def sweep_hazards(self, day: int) -> np.ndarray:
+        """Daily hazard, by category, that a campaign's sweep finds a hidden issue."""
         if not self.campaign_on(day):
-            return np.zeros(len(rows))
-        target = self.campaign_targets[self.issues.category[rows]]
-        return np.where(target, self.scenario_spec.campaign.sweep_find_rate, 0.0)
+            return np.zeros(len(self.campaign_targets))
+        return np.where(self.campaign_targets, self.scenario_spec.campaign.sweep_find_rate, 0.0)
 
     @transition
     def residents_report(self, rows: np.ndarray, t: np.ndarray) -> None:

@@ -1,6 +1,7 @@
 """The day's compiled helpers and short cuts give exactly what the plain numpy code gives.
 
-- competing hazards (``sim/hazards.py``): numba's per-issue loop against numpy's passes;
+- competing hazards (``sim/hazards.py``): numba's per-issue loop against numpy's passes, and
+  discovery's, which looks each issue's hazards up as it goes;
 - arrivals: the guide-table search (numpy's, the loop's, compiled or not) against
   ``np.searchsorted``;
 - compaction: when finished rows leave the working arrays changes nothing;
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -50,6 +52,40 @@ def test_compiled_competing_hazards_equal_numpy(n, k, seed, special):
         for a, b in zip(expected, got, strict=True):
             np.testing.assert_array_equal(a, b)
             assert a.dtype == b.dtype
+
+
+@given(n=st.integers(0, 60), seed=st.integers(0, 2**32 - 1), day=st.integers(0, 3),
+       special=st.lists(st.tuples(st.sampled_from(["report", "patrol", "team", "sweep"]),
+                                  st.integers(0, 7), hazard), max_size=6))
+def test_compiled_discovery_equals_numpy(n, seed, day, special):
+    """Property: discovery from hazards by resident, grid, township and category gives the
+    same positions, times and causes compiled, as plain Python, and in numpy; unseen
+    categories, zero and infinite hazards, and issues created during the day included."""
+    import numba
+    rng = np.random.default_rng(seed)
+    tables = {k: rng.exponential(1.0, 8) * (rng.random(8) < 0.7)
+              for k in ("report", "patrol", "team", "sweep")}
+    for name, i, h in special:
+        tables[name][i] = h
+    hazards = hz.DiscoveryHazards(tables["report"], tables["patrol"], tables["team"],
+                                  float(rng.random()), tables["sweep"], 0.05,
+                                  rng.random(8) < 0.8)
+    rows = np.sort(rng.choice(n + 5, n, replace=False))
+    cols = [rng.integers(0, 8, n + 5) for _ in range(4)]      # resident, grid, town, category
+    created = day - 1.0 + 2.0 * rng.random(n + 5)
+    e, u = rng.standard_exponential(n), rng.random(n)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hz, "_discovery_compiled", None)
+        mp.setattr(hz, "_compiled", None)
+        expected = hz.discovery_events(hazards, rows, created, *cols, e, u, day)
+    loop_args = (rows, created, *cols, hazards.report, hazards.patrol, hazards.team,
+                 hazards.volunteer, hazards.sweep, hazards.lapse, hazards.seen, e, u, float(day))
+    compiled = hz._discovery_compiled or numba.njit(error_model="numpy")(hz._discovery_loop)
+    for loop in (compiled, hz._discovery_loop):
+        with np.errstate(divide="ignore", invalid="ignore"):     # numpy scalars, uncompiled
+            got = loop(*loop_args)
+        for a, b in zip(expected, got, strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 RUN_AND_HASH = """

@@ -179,12 +179,12 @@ class GridLeaders:
         g = self.model.scenario_spec.grid_leaders
         return g.quality * (1.0 - g.quality_sensitivity * (1.0 - self.effectiveness(grids)))
 
-    def find_hazard(self, rows: np.ndarray) -> np.ndarray:
-        """Daily hazard that a patrol finds each hidden issue: patrol hours × effectiveness."""
+    def find_hazards(self) -> np.ndarray:
+        """Daily hazard that the patrol of each level-3 grid finds a hidden issue there:
+        patrol hours × effectiveness."""
         g = self.model.scenario_spec.grid_leaders
-        grids = self.model.issues.grid_l3[rows]
-        hours = self.l3.patrol[grids]
-        return np.where(hours > 0, g.patrol_find_rate * hours * self.effectiveness(grids), 0.0)
+        hours = self.l3.patrol
+        return np.where(hours > 0, g.patrol_find_rate * hours * self._effect, 0.0)
 
     def triage_level3(self, rows: np.ndarray) -> np.ndarray:
         """Which issues arriving at level 3 the leader settles himself (boolean mask)."""

@@ -227,16 +227,15 @@ class Residents:
         return u < g.petition_after_bad_closure * calm
 
     # --- reporting -------------------------------------------------------------------------
-    def volunteer_hazard(self, rows: np.ndarray) -> np.ndarray:
-        """Daily hazard that a volunteer reports each hidden issue in the grid."""
+    def volunteer_hazard(self) -> float:
+        """Daily hazard that a volunteer reports a hidden issue in the grid."""
         r = self.model.scenario_spec.residents
-        return np.full(len(rows), r.volunteers_per_grid * r.volunteer_find_rate)
+        return r.volunteers_per_grid * r.volunteer_find_rate
 
-    def report_hazard(self, rows: np.ndarray) -> np.ndarray:
-        """Daily hazard that residents report each hidden issue; rises with trust."""
+    def report_hazards(self) -> np.ndarray:
+        """Daily hazard that each resident reports a hidden issue of theirs; rises with trust."""
         r = self.model.scenario_spec.residents
-        trust = self.trust[self.model.issues.resident[rows]]
-        factor = r.report_trust_floor + (1 - r.report_trust_floor) * trust
+        factor = r.report_trust_floor + (1 - r.report_trust_floor) * self.trust
         return np.where(factor > 0, r.report_rate * factor, 0.0)
 
     def route_reports(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

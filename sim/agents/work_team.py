@@ -92,11 +92,10 @@ class WorkTeams:
         present = self.members[town, dept] > 0
         return np.where(present, 1.0 - w.pass_back_cut * w.engagement, 1.0)
 
-    def find_hazard(self, rows: np.ndarray) -> np.ndarray:
-        """Daily hazard that the township's team finds each hidden issue."""
+    def find_hazards(self) -> np.ndarray:
+        """Daily hazard that each township's team finds a hidden issue there."""
         w = self.model.scenario_spec.work_teams
-        town = self.model.issues.grid_l1[rows]
-        hours = self.hours_today[town] * self.effectiveness[town] / self.grids_per_township
+        hours = self.hours_today * self.effectiveness / self.grids_per_township
         return np.where(hours > 0, w.find_rate * hours, 0.0)
 
     def settle_on_spot(self, rows: np.ndarray) -> np.ndarray:
