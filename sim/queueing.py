@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.calendar import WorkingCalendar
+from sim.calendar import WorkingCalendar, _from_work_compiled, _to_work_compiled
 from sim.compiled import compile_kernel
 
 
@@ -61,7 +61,54 @@ def fifo(pool: np.ndarray, ready: np.ndarray, hours: np.ndarray, free: np.ndarra
 
 
 _fifo_compiled = compile_kernel(fifo)
-COMPILED = _fifo_compiled is not None
+
+
+def _serve(pool: np.ndarray, ready: np.ndarray, hours: np.ndarray, always_open: bool,
+           cum: np.ndarray,
+           day_hours: np.ndarray, open_: float, length: float, free: np.ndarray,
+           first: np.ndarray, count: np.ndarray, tmp_free: np.ndarray, tmp_retire: np.ndarray,
+           tmp_first: np.ndarray, tmp_count: np.ndarray, start_w: np.ndarray,
+           finish_w: np.ndarray) -> bool:
+    """:meth:`ServerPools.join` up to the working-clock times, compiled: ready times to the
+    working clock, jobs in order of readiness (a stable sort, as numpy's), :func:`fifo`, and
+    the times put back in the jobs' order. False, with nothing served, when a ready time lies
+    past the calendar's table."""
+    n = len(ready)
+    ready_w = np.empty(n)
+    if always_open:                  # the clock is calendar time in hours
+        for i in range(n):
+            ready_w[i] = ready[i] * 24.0
+    elif not _to_work_compiled(ready, cum, day_hours, open_, length, ready_w):
+        return False
+    order = np.argsort(ready_w, kind="mergesort")
+    start_o, finish_o = np.empty(n), np.empty(n)
+    _fifo_compiled(pool[order], ready_w[order], hours[order], free, first, count, tmp_free,
+                   tmp_retire, tmp_first, tmp_count, start_o, finish_o)
+    for i in range(n):
+        start_w[order[i]] = start_o[i]
+        finish_w[order[i]] = finish_o[i]
+    return True
+
+
+def _back(ready: np.ndarray, start_w: np.ndarray, finish_w: np.ndarray, always_open: bool,
+          cum: np.ndarray, open_: float, start: np.ndarray, finish: np.ndarray) -> bool:
+    """The working-clock times back in calendar time, never before the job is ready (the round
+    trip rounds). False when a time lies past the calendar's table."""
+    if always_open:
+        for i in range(len(ready)):
+            start[i], finish[i] = start_w[i] / 24.0, finish_w[i] / 24.0
+    elif not (_from_work_compiled(start_w, cum, open_, start)
+              and _from_work_compiled(finish_w, cum, open_, finish)):
+        return False
+    for i in range(len(ready)):
+        start[i] = max(ready[i], start[i])
+        finish[i] = max(start[i], finish[i])
+    return True
+
+
+# The whole join in two compiled calls, when numba is there (None otherwise)
+_serve_compiled = compile_kernel(_serve) if _fifo_compiled is not None else None
+_back_compiled = compile_kernel(_back) if _fifo_compiled is not None else None
 
 
 class ServerPools:
@@ -110,7 +157,26 @@ class ServerPools:
         n = len(ready)
         if n == 0:
             return np.empty(0), np.empty(0)
-        ready_w = self.calendar.to_work(ready)
+        cal = self.calendar
+        if self.kernel is not None and _serve_compiled is not None:
+            # one compiled call: to the working clock, in order of readiness, served, back
+            ready = np.asarray(ready, dtype=float)
+            hours = np.asarray(hours, dtype=float)
+            pool = np.asarray(pool).astype(np.int64)
+            start_w, finish_w = np.empty(n), np.empty(n)
+            while not _serve_compiled(pool, ready, hours, cal.always_open, cal.cum,
+                                      cal.day_hours, cal.open, cal.length, self.free,
+                                      self.first, self.servers, self.tmp_free, self.tmp_retire,
+                                      self.tmp_first, self.tmp_count, start_w, finish_w):
+                cal._ensure(float(ready.max()))     # past the days tabled so far (rare)
+            self._spans.append((pool, start_w, finish_w))
+            self._by_pool = None
+            start, finish = np.empty(n), np.empty(n)
+            while not _back_compiled(ready, start_w, finish_w, cal.always_open, cal.cum,
+                                     cal.open, start, finish):
+                cal._grow(cal.days * 2)
+            return start, finish
+        ready_w = cal.to_work(ready)
         order = np.argsort(ready_w, kind="stable")
         pool = np.asarray(pool)
         start_o, finish_o = np.empty(n), np.empty(n)
@@ -130,8 +196,8 @@ class ServerPools:
         self._spans.append((pool, start_w, finish_w))
         self._by_pool = None
         # never before the job is ready (the round trip through the working clock rounds)
-        start = np.maximum(ready, self.calendar.from_work(start_w))
-        return start, np.maximum(start, self.calendar.from_work(finish_w))
+        start = np.maximum(ready, cal.from_work(start_w))
+        return start, np.maximum(start, cal.from_work(finish_w))
 
     def _spans_of(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Working-clock start and finish of every job pool ``k`` has served (in no particular

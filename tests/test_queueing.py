@@ -178,24 +178,33 @@ batch = st.integers(1, 40).flatmap(lambda n: st.tuples(
        batches=st.lists(batch, min_size=1, max_size=4))
 def test_fifo_compiled_and_plain_agree_with_the_heap_recursion(servers, temporaries, batches):
     """Property: the compiled recursion, its plain-Python fallback and a heapq oracle give
-    bit-identical start and finish times, ties and campaign staff included."""
+    bit-identical start and finish times, ties and campaign staff included; on a calendar
+    that is always open and on office hours, where the compiled join also converts the times
+    to and from the working clock."""
     import sim.queueing as q
     temps = [(k, c, float(a), float(a + d)) for k, c, a, d in temporaries]
     batches = [tuple(np.array(x) for x in b) for b in batches]
-    # on the working clock (hours), where the recursion runs
-    work = [(p, ALWAYS.to_work(r / 24), h) for p, r, h in batches]
-    temps_w = [(k, c, *ALWAYS.to_work(np.array([a, b]) / 24).tolist()) for k, c, a, b in temps]
-    expected = _heap_oracle(servers, temps_w, work)
-    for kernel in {q._fifo_compiled, None}:          # without numba: the plain path only
-        pools = ServerPools(servers, ALWAYS)
-        pools.kernel = kernel
-        for k, c, a, b in temps:
-            pools.add_temporary(k, c, a / 24, b / 24)
-        for (pool, ready, hours), (s, f) in zip(batches, expected, strict=True):
-            pools.join(pool, ready / 24, hours)
-            _, start_w, finish_w = pools._spans[-1]
-            np.testing.assert_array_equal(start_w, s)
-            np.testing.assert_array_equal(finish_w, f)
+    for cal in (ALWAYS, OFFICE):
+        # on the working clock (hours), where the recursion runs
+        work = [(p, cal.to_work(r / 24), h) for p, r, h in batches]
+        temps_w = [(k, c, *cal.to_work(np.array([a, b]) / 24).tolist())
+                   for k, c, a, b in temps]
+        expected = _heap_oracle(servers, temps_w, work)
+        returned: dict[object, list] = {}
+        for kernel in {q._fifo_compiled, None}:      # without numba: the plain path only
+            pools = ServerPools(servers, cal)
+            pools.kernel = kernel
+            for k, c, a, b in temps:
+                pools.add_temporary(k, c, a / 24, b / 24)
+            for (pool, ready, hours), (s, f) in zip(batches, expected, strict=True):
+                returned.setdefault(kernel, []).append(pools.join(pool, ready / 24, hours))
+                _, start_w, finish_w = pools._spans[-1]
+                np.testing.assert_array_equal(start_w, s)
+                np.testing.assert_array_equal(finish_w, f)
+        if q._fifo_compiled is not None:              # calendar times: compiled = plain
+            for a, b in zip(returned[q._fifo_compiled], returned[None], strict=True):
+                np.testing.assert_array_equal(a[0], b[0])
+                np.testing.assert_array_equal(a[1], b[1])
 
 
 def test_compiled_and_plain_runs_are_identical(monkeypatch):
