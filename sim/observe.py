@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from sim.model import GridModel
 
 
+# the open statuses (plain ints: faster indices than the enum) and their columns
+OPEN_KEYS = [(int(st), f"open_{st.name.lower()}") for st in Status if st < Status.CLOSED]
+AVERAGE_KEYS = [(int(st), f"avg_{st.name.lower()}") for st in Status if st < Status.CLOSED]
+
+
 def daily_row(m: GridModel, day: int, counts: np.ndarray) -> dict[str, float]:
     """Flows during ``day`` and stocks at its end (time ``day + 1``); ``counts``: the issues in
     each status at the end of the day."""
@@ -36,16 +41,14 @@ def daily_row(m: GridModel, day: int, counts: np.ndarray) -> dict[str, float]:
         "petitions": ev[Event.PETITION],
         "incidents": ev[Event.INCIDENT],
     }
-    for st in Status:
-        if st < Status.CLOSED:
-            row[f"open_{st.name.lower()}"] = counts[st]
+    for st, key in OPEN_KEYS:
+        row[key] = counts[st]
     row["open_total"] = counts[: Status.CLOSED].sum()
     row["open_overdue"] = _overdue(m, day)
     # day-average stocks: start-of-day stock plus the time-weighted entries less exits
     avg = m.stock_start + m.area_in - m.area_out
-    for st in Status:
-        if st < Status.CLOSED:
-            row[f"avg_{st.name.lower()}"] = float(avg[st])
+    for st, key in AVERAGE_KEYS:
+        row[key] = float(avg[st])
     gl = m.grid_leaders
     row["leader_hours_mean"] = _mean(gl.l3.worked)
     row["leader_demand_hours_mean"] = _mean(gl.demand())
@@ -78,8 +81,8 @@ def _overdue(m: GridModel, day: int) -> int:
     if not len(at):
         return 0
     cal = m.office_calendar
-    rep = iss.reported[at]
-    elapsed = (cal.to_work(np.full(len(rep), day + 1.0)) - cal.to_work(rep)) / cal.hours
+    end = cal.to_work(np.array([day + 1.0]))[0]       # the day's end on the working clock
+    elapsed = (end - cal.to_work(iss.reported[at])) / cal.hours
     return int(np.count_nonzero(elapsed > iss.deadline[at]))
 
 
