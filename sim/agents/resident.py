@@ -81,6 +81,52 @@ def _search_right_loop(cum: np.ndarray, guide: np.ndarray, x: np.ndarray) -> np.
 _search_compiled = compile_kernel(_search_right_loop)
 
 
+# the issue columns :func:`_attributes` gives, in order
+ATTRIBUTES = ("category", "severity", "resident", "grid_l3", "grid_l2", "grid_l1", "hours",
+              "deadline", "responsible", "lead_department", "co_department", "ambiguous",
+              "collective")
+
+
+def _attributes(cell: np.ndarray, n_cat: int, u_sev: np.ndarray, u_terr: np.ndarray,
+                u_amb: np.ndarray, u_col: np.ndarray, factor: np.ndarray, minor: np.ndarray,
+                major: np.ndarray, cat_hours: np.ndarray, severity_hours: np.ndarray,
+                max_work_factor: float, territorial: np.ndarray, outside: np.ndarray,
+                lead_dep: np.ndarray, co_dep: np.ndarray, ambiguous: np.ndarray,
+                collective: np.ndarray, deadline: np.ndarray, township: np.ndarray,
+                grid: np.ndarray, village: np.ndarray, townships_per_district: int,
+                line_unit: np.ndarray, n_departments: int) -> tuple[np.ndarray, ...]:
+    """New issues' attributes (the columns :data:`ATTRIBUTES`) from their (resident,
+    category) cells and their draws, issue by issue: the operations of
+    :meth:`Residents._attributes_numpy`, whose results they equal (tests/test_hazards.py)."""
+    n = len(cell)
+    out_cat, out_sev = np.empty(n, np.int16), np.empty(n, np.int8)
+    who, g3, g2, town = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
+                         np.empty(n, np.int64))
+    hours, dl = np.empty(n), np.empty(n)
+    resp, lead, co = np.empty(n, np.int64), np.empty(n, np.int16), np.empty(n, np.int16)
+    amb, col = np.empty(n, np.bool_), np.empty(n, np.bool_)
+    last = n_cat * len(township) - 1
+    for i in range(n):
+        k = min(cell[i], last)
+        w, c = k // n_cat, k % n_cat
+        sev = 0 if u_sev[i] < minor[c] else (1 if u_sev[i] < 1.0 - major[c] else 2)
+        mean = cat_hours[c] * severity_hours[sev]
+        hours[i] = min(mean * factor[i], max_work_factor * mean)
+        t = township[w]
+        d = t // townships_per_district
+        lead[i] = line_unit[d, lead_dep[c]]
+        co[i] = line_unit[d, co_dep[c]] if co_dep[c] >= 0 else -1
+        terr = u_terr[i] < territorial[c] and not outside[c]
+        resp[i] = n_departments + t if terr else lead[i]
+        out_cat[i], out_sev[i], who[i], town[i] = c, sev, w, t
+        g3[i], g2[i], dl[i] = grid[w], village[w], deadline[c]
+        amb[i], col[i] = u_amb[i] < ambiguous[c], u_col[i] < collective[c]
+    return out_cat, out_sev, who, g3, g2, town, hours, dl, resp, lead, co, amb, col
+
+
+_attributes_compiled = compile_kernel(_attributes)
+
+
 class Resident(Agent):
     """One building or micro-grid. State lives in :class:`Residents` arrays at ``index``."""
 
@@ -145,8 +191,6 @@ class Residents:
         total_rate = float(cum_rate[-1]) if len(cum_rate) else 0.0
         n = rng.poisson(total_rate * scale)
         cell = search_right(cum_rate, guide, rng.random(n) * total_rate)
-        cell = np.minimum(cell, len(cum_rate) - 1)
-        who, cat = np.divmod(cell, len(self.cat_rate))
         # Attribute draws are the same whatever the policy: common random numbers.
         t = day + rng.random(n)
         u_sev, u_terr, u_amb, u_col = (rng.random(n), rng.random(n), rng.random(n),
@@ -154,17 +198,40 @@ class Residents:
         z, e = rng.standard_normal(n), rng.standard_exponential(n)
         if n == 0:
             return
+        u = sc.units
+        if u.service == "exponential":
+            factor = e                          # work content: the category's mean × factor
+        else:
+            s2 = np.log1p(u.service_cv**2)
+            factor = np.exp(np.sqrt(s2) * z - s2 / 2)
+        if _attributes_compiled is not None:
+            c = m.category_arrays
+            values = _attributes_compiled(
+                cell, len(self.cat_rate), u_sev, u_terr, u_amb, u_col, factor, c["minor"],
+                c["major"], c["hours"], np.asarray(u.severity_hours, dtype=float),
+                u.max_work_factor, c["territorial"], c["outside"], c["lead"], c["co"],
+                c["ambiguous"], c["collective"], c["deadline"], self.township, self.grid,
+                self.village, m.layout.townships_per_district, m.layout.line_unit,
+                m.n_departments)
+            rows = m.issues.add(n, **dict(zip(ATTRIBUTES, values, strict=True)), created=t,
+                                entered=t)
+        else:
+            rows = self._attributes_numpy(cell, u_sev, u_terr, u_amb, u_col, factor, t)
+        m.arrive(rows, t)
+
+    def _attributes_numpy(self, cell: np.ndarray, u_sev: np.ndarray, u_terr: np.ndarray,
+                          u_amb: np.ndarray, u_col: np.ndarray, factor: np.ndarray,
+                          t: np.ndarray) -> np.ndarray:
+        """New issues' attributes from their cells and draws, added to the table: numpy's
+        version of :func:`_attributes` (without numba)."""
+        m, u = self.model, self.model.scenario_spec.units
+        cell = np.minimum(cell, len(self.cat_rate) * len(self.weight) - 1)
+        who, cat = np.divmod(cell, len(self.cat_rate))
         c = m.category_arrays
         severity = np.where(u_sev < c["minor"][cat], 0,
                             np.where(u_sev < 1.0 - c["major"][cat], 1, 2)).astype(np.int8)
-        mean = c["hours"][cat] * np.asarray(sc.units.severity_hours)[severity]
-        u = sc.units
-        if u.service == "exponential":
-            hours = mean * e
-        else:
-            s2 = np.log1p(u.service_cv**2)
-            hours = mean * np.exp(np.sqrt(s2) * z - s2 / 2)
-        hours = np.minimum(hours, u.max_work_factor * mean)
+        mean = c["hours"][cat] * np.asarray(u.severity_hours)[severity]
+        hours = np.minimum(mean * factor, u.max_work_factor * mean)
         # a utility outside the grid answers for its own issues; otherwise 属地 applies
         territorial = (u_terr < c["territorial"][cat]) & ~c["outside"][cat]
         town = self.township[who]
@@ -173,13 +240,12 @@ class Residents:
         co_dep = c["co"][cat]
         co = np.where(co_dep >= 0, m.layout.line_unit[district, np.maximum(co_dep, 0)], -1)
         responsible = np.where(territorial, m.n_departments + town, lead)
-        rows = m.issues.add(
-            n, category=cat, severity=severity, resident=who, grid_l3=self.grid[who],
+        return m.issues.add(
+            len(cell), category=cat, severity=severity, resident=who, grid_l3=self.grid[who],
             grid_l2=self.village[who], grid_l1=town, hours=hours,
             deadline=c["deadline"][cat], responsible=responsible, lead_department=lead,
             co_department=co, ambiguous=u_amb < c["ambiguous"][cat],
             collective=u_col < c["collective"][cat], created=t, entered=t)
-        m.arrive(rows, t)
 
     def _cum_rate(self, day: int) -> tuple[np.ndarray, np.ndarray]:
         """Cumulative daily rates over (resident, category) cells, in or out of heating season,
