@@ -2,8 +2,9 @@
 
 Which rows are due: a few scans of the issue table per pass of
 :meth:`GridModel.advance_slice <sim.model.GridModel.advance_slice>` (:func:`due_rows`,
-:func:`waiting_rows`, :func:`rows_in`, :func:`next_event`), each a single loop instead of
-numpy's mask, gather and ``flatnonzero``. The same rows in the same order.
+:func:`waiting_rows`, :func:`rows_in`, :func:`next_event`), and once a day for the leaders'
+lists (:func:`unscheduled_rows`) and old grievances (:func:`aged_rows`), each a single loop
+instead of numpy's masks, gathers and ``flatnonzero``. The same rows in the same order.
 
 Moving them: :meth:`GridModel.move <sim.model.GridModel.move>` puts issues in a new status and
 keeps the time-weighted stocks (areas) that give day-average stocks per status and per node
@@ -115,6 +116,30 @@ def next_event(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray,
     return first
 
 
+def unscheduled_rows(status: np.ndarray, next_time: np.ndarray, st: int) -> np.ndarray:
+    """Rows in status ``st`` with nothing scheduled (a leader's list not yet planned)."""
+    out = np.empty(len(status), dtype=np.int64)
+    m = 0
+    for r in range(len(status)):
+        if status[r] == st and np.isinf(next_time[r]):
+            out[m] = r
+            m += 1
+    return out[:m]
+
+
+def aged_rows(status: np.ndarray, severity: np.ndarray, created: np.ndarray, before: float,
+              closed: int) -> np.ndarray:
+    """Open rows (status below ``closed``) of severity 1 or more created before ``before``:
+    grievances old enough to escalate."""
+    out = np.empty(len(status), dtype=np.int64)
+    m = 0
+    for r in range(len(status)):
+        if status[r] < closed and severity[r] >= 1 and created[r] < before:
+            out[m] = r
+            m += 1
+    return out[:m]
+
+
 def _due_rows_numpy(next_time: np.ndarray, until: float) -> np.ndarray:
     return np.flatnonzero(next_time < until)
 
@@ -136,18 +161,30 @@ def _next_event_numpy(status: np.ndarray, next_time: np.ndarray, entered: np.nda
     return min(next_time.min(initial=np.inf), entered[waiting].min(initial=np.inf))
 
 
+def _unscheduled_rows_numpy(status: np.ndarray, next_time: np.ndarray, st: int) -> np.ndarray:
+    rows = np.flatnonzero(status == st)
+    return rows[np.isinf(next_time[rows])]
+
+
+def _aged_rows_numpy(status: np.ndarray, severity: np.ndarray, created: np.ndarray,
+                     before: float, closed: int) -> np.ndarray:
+    return np.flatnonzero((status < closed) & (severity >= 1) & (created < before))
+
+
 class Selection(NamedTuple):
-    """The four selections, compiled or in numpy."""
+    """The selections of rows, compiled or in numpy."""
 
     due_rows: Callable[..., np.ndarray]
     waiting_rows: Callable[..., np.ndarray]
     rows_in: Callable[..., np.ndarray]
     next_event: Callable[..., float]
+    unscheduled_rows: Callable[..., np.ndarray]
+    aged_rows: Callable[..., np.ndarray]
 
 
 NUMPY_SELECTION = Selection(_due_rows_numpy, _waiting_rows_numpy, _rows_in_numpy,
-                            _next_event_numpy)
-LOOPS = (due_rows, waiting_rows, rows_in, next_event)
+                            _next_event_numpy, _unscheduled_rows_numpy, _aged_rows_numpy)
+LOOPS = (due_rows, waiting_rows, rows_in, next_event, unscheduled_rows, aged_rows)
 _kernels = [compile_kernel(f) for f in LOOPS]
 COMPILED_SELECTION = None if None in _kernels else Selection(*_kernels)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from mesa import Agent
 
+from sim import bookkeeping
 from sim.issues import Status
 
 if TYPE_CHECKING:
@@ -56,8 +57,8 @@ class LevelQueues:
                      factor: float) -> None:
         """Schedule today's settlements: FIFO per leader, each started within today's hours."""
         iss = model.issues
-        rows = np.flatnonzero(iss.status == self.status)
-        rows = rows[np.isinf(iss.next_time[rows])]          # not yet scheduled
+        rows = bookkeeping.selection().unscheduled_rows(iss.status, iss.next_time,
+                                                        int(self.status))
         leader, work = iss.leader[rows], iss.hours[rows] * factor
         self.demand = self.carry + np.bincount(leader, weights=work, minlength=self.n)
         if hours_today <= 0:

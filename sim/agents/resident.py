@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from mesa import Agent
 
+from sim import bookkeeping
 from sim.compiled import compile_kernel
 from sim.issues import Channel, FoundBy, Status
 
@@ -271,9 +272,9 @@ class Residents:
         m = self.model
         g = m.scenario_spec.grievances
         iss = m.issues
-        old = (iss.status < Status.CLOSED) & (iss.severity >= 1) & \
-            (iss.created < day - g.grievance_days)
-        rows = np.flatnonzero(old)
+        rows = bookkeeping.selection().aged_rows(iss.status, iss.severity, iss.created,
+                                                 float(day - g.grievance_days),
+                                                 int(Status.CLOSED))
         rng = m.streams["grievance"]
         u_pet, u_inc = rng.random(len(rows)), rng.random(len(rows))
         if len(rows) == 0:
@@ -338,19 +339,20 @@ class Residents:
         iss.satisfaction[rows] = sat
         self._ratings.append((iss.resident[rows], sat))
 
-    def _gain_trust(self, gain: float, hours: np.ndarray) -> None:
-        """Time spent for residents closes ``gain`` × hours of their gap to full trust."""
+    def _gain_trust(self, gain: float, hours: np.ndarray, where: np.ndarray) -> None:
+        """Time spent for residents closes ``gain`` × hours of their gap to full trust;
+        ``hours`` by grid or township, ``where`` each resident's (every one has residents)."""
         if gain > 0 and hours.any():
-            self.trust += (1.0 - self.trust) * np.minimum(gain * hours, 1.0)
+            self.trust += (1.0 - self.trust) * np.minimum(gain * hours[where], 1.0)
 
     def update_trust(self) -> None:
         """Trust moves towards the day's ratings: k ratings weigh 1 - (1 - rate)^k."""
         m = self.model
         # services by grid leaders (办实事) and work teams' help for the needy (帮扶)
         self._gain_trust(m.scenario_spec.grid_leaders.service_trust_gain,
-                         m.grid_leaders.service[self.grid])
+                         m.grid_leaders.service, self.grid)
         self._gain_trust(m.scenario_spec.work_teams.help_trust_gain,
-                         m.work_teams.help_per_grid()[self.township])
+                         m.work_teams.help_per_grid(), self.township)
         self.satisfaction_today = np.nan      # mean rating of the day's closures (dashboard)
         if not self._ratings:
             return
