@@ -59,7 +59,7 @@ def move_rows(rows: np.ndarray, t: np.ndarray, to: int, node_base: int, node_fro
         next_col[r] = next_times[i] if per_row_next else next_time
     for s in range(len(area_out)):
         area_out[s] += out_sum[s]
-    for j in range(len(node_area)):         # x - 0.0 and x + 0.0 leave x as it is
+    for j in range(len(node_area)):         # every node gets its sum, zero or not, as in numpy
         node_area[j] -= old_sum[j]
     if per_row_node or node_base >= 0:      # as numpy's version: no new node, nothing added
         for j in range(len(node_area)):
