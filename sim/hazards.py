@@ -6,14 +6,12 @@ comes after e / Σh; it happens today if that is before the day ends, and its ca
 k whose cumulative share Σ_{j<=k} h_j / Σh exceeds a uniform draw ``u`` (the last cause takes the
 rest). An infinite hazard acts at once and takes all the weight.
 
-In numpy (:func:`_first_events_numpy`) this is a few dozen passes over a city's ~40,000 hidden
-issues a day; a per-issue loop compiled with numba (:func:`_first_events_loop`) does it in one,
-with identical results (tests/test_hazards.py). :func:`first_events` uses the loop when numba is
-there, numpy's version otherwise (or with ``GRIDSIM_NO_NUMBA=1``).
-
 Discovery (:func:`discovery_events`) takes each hazard as its agents give it, by resident, grid,
-township or category (:class:`DiscoveryHazards`); compiled, the loop looks each issue's up as it
-goes (:func:`_discovery_loop`), instead of numpy gathering a column per hazard first.
+township or category (:class:`DiscoveryHazards`). In numpy (:func:`first_events`, after a
+gather per hazard) this is a few dozen passes over a city's ~40,000 hidden issues a day; a
+per-issue loop compiled with numba (:func:`_discovery_loop`) looks each issue's hazards up and
+does it in one pass, with identical results (tests/test_hazards.py). The loop is used when numba
+is there, numpy's version otherwise (or with ``GRIDSIM_NO_NUMBA=1``).
 """
 
 from __future__ import annotations
@@ -62,14 +60,6 @@ def discovery_events(hz: DiscoveryHazards, rows: np.ndarray, created: np.ndarray
 def first_events(hazards: Sequence[np.ndarray], e: np.ndarray, u: np.ndarray,
                  start: np.ndarray, end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Issues whose first event falls before ``end``: their positions, times and causes."""
-    if _compiled is not None and len(e):
-        return _compiled(tuple(hazards), e, u, start, end)
-    return _first_events_numpy(hazards, e, u, start, end)
-
-
-def _first_events_numpy(hazards: Sequence[np.ndarray], e: np.ndarray, u: np.ndarray,
-                        start: np.ndarray, end: float
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     total = sum(hazards[1:], hazards[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         tau = e / total                       # 0 when a hazard is infinite
@@ -86,42 +76,13 @@ def _first_events_numpy(hazards: Sequence[np.ndarray], e: np.ndarray, u: np.ndar
     return hit, t, cause
 
 
-def _first_events_loop(hazards: tuple[np.ndarray, ...], e: np.ndarray, u: np.ndarray,
-                       start: np.ndarray, end: float
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The same, issue by issue, with the same floating-point operations in the same order."""
-    n, last = len(e), len(hazards) - 1
-    hit = np.empty(n, dtype=np.int64)
-    t = np.empty(n)
-    cause = np.empty(n, dtype=np.int64)
-    m = 0
-    for i in range(n):
-        total = hazards[0][i]
-        for k in range(1, last + 1):
-            total = total + hazards[k][i]
-        tau = e[i] / total
-        if not tau < end - start[i]:
-            continue
-        inf_total = np.isinf(total)
-        c, cum = last, 0.0
-        for k in range(last):
-            h = hazards[k][i]
-            share = (1.0 if np.isinf(h) else 0.0) if inf_total else h / total
-            cum = cum + share
-            if c == last and u[i] < cum:
-                c = k
-        hit[m], t[m], cause[m] = i, start[i] + tau, c
-        m += 1
-    return hit[:m], t[:m], cause[:m]
-
-
 def _discovery_loop(rows: np.ndarray, created: np.ndarray, resident: np.ndarray,
                     grid: np.ndarray, town: np.ndarray, category: np.ndarray,
                     report: np.ndarray, patrol: np.ndarray, team: np.ndarray, volunteer: float,
                     sweep: np.ndarray, lapse: float, seen: np.ndarray, e: np.ndarray,
                     u: np.ndarray, day: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`discovery_events`, issue by issue: each issue's hazards looked up, then the
-    same operations as :func:`_first_events_loop`."""
+    same floating-point operations as :func:`first_events`, in the same order."""
     n, last = len(rows), 5
     hit = np.empty(n, dtype=np.int64)
     t = np.empty(n)
@@ -158,5 +119,4 @@ def _discovery_loop(rows: np.ndarray, created: np.ndarray, resident: np.ndarray,
 
 
 # error_model="numpy": x / 0 gives inf or nan, as in numpy, instead of raising
-_compiled = compile_kernel(_first_events_loop, error_model="numpy")
 _discovery_compiled = compile_kernel(_discovery_loop, error_model="numpy")
