@@ -583,13 +583,19 @@ class GridModel(Model):
             self.events.log(iss.issue_id[rows], t, event, iss.status[rows], to, actor,
                             iss.node[rows])
 
+    def node_source(self, status: Status) -> tuple[int, np.ndarray | None]:
+        """Where issues in ``status`` are held: node ``base + column[row]`` for a platform's or
+        unit's statuses (the column says whose), else node ``base`` (-1: finished, none)."""
+        if Status.PLATFORM <= status <= Status.RULING:
+            return self.first_platform_node, self.issues.platform
+        if Status.SCREENING <= status <= Status.IN_SERVICE:
+            return self.first_unit_node, self.issues.unit
+        return (int(status) if status < Status.CLOSED else -1), None
+
     def node_of(self, rows: np.ndarray, status: Status) -> np.ndarray | int:
         """The node that holds issues in ``status`` (platform and unit statuses: their own)."""
-        if Status.PLATFORM <= status <= Status.RULING:
-            return self.first_platform_node + self.issues.platform[rows]
-        if Status.SCREENING <= status <= Status.IN_SERVICE:
-            return self.first_unit_node + self.issues.unit[rows]
-        return int(status) if status < Status.CLOSED else -1
+        base, column = self.node_source(status)
+        return base if column is None else base + column[rows]
 
     def move(self, rows: np.ndarray, t: np.ndarray, event: Event, to: Status,
              actor: int | np.ndarray, next_time: float | np.ndarray = np.inf) -> None:
@@ -608,18 +614,13 @@ class GridModel(Model):
         if kernel is None:
             self._move_numpy(rows, t, to, next_time)
             return
-        if Status.PLATFORM <= to <= Status.RULING:        # as node_of, for the kernel
-            base, source = self.first_platform_node, iss.platform
-        elif Status.SCREENING <= to <= Status.IN_SERVICE:
-            base, source = self.first_unit_node, iss.unit
-        else:
-            base, source = (int(to) if to < Status.CLOSED else -1), self._no_rows
+        base, column = self.node_source(to)
         per_row = np.ndim(next_time) > 0
         left = np.empty(k)
-        kernel(rows, t, int(to), base, source, self.day + 1.0,
-                      np.inf if per_row else float(next_time),
-                      next_time if per_row else self._no_times, iss.status, iss.node,
-                      iss.entered, iss.next_time, self.area_out, self.node_area, left)
+        kernel(rows, t, int(to), base, self._no_rows if column is None else column,
+               self.day + 1.0, np.inf if per_row else float(next_time),
+               next_time if per_row else self._no_times, iss.status, iss.node, iss.entered,
+               iss.next_time, self.area_out, self.node_area, left)
         self.area_in[to] += float(left.sum())
 
     def _move_numpy(self, rows: np.ndarray, t: np.ndarray, to: Status,
