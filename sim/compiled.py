@@ -21,3 +21,11 @@ def compile_kernel(fn: Callable[..., Any], **options: Any) -> Callable[..., Any]
     except ImportError:
         return None
     return numba.njit(cache=True, nogil=True, **options)(fn)
+
+
+def per_issue(fn: Callable[..., Any], **options: Any) -> Callable[..., Any]:
+    """``fn``, a loop over issues, compiled when numba is there; otherwise ``fn`` itself, which
+    runs as plain Python: slower, with the same results (tests/test_hazards.py runs a model
+    both ways). For rules written once, as loops, rather than twice (loop and numpy)."""
+    compiled = compile_kernel(fn, **options)
+    return fn if compiled is None else compiled

@@ -406,18 +406,25 @@ class GridModel(Model):
     def platform_decides(self, rows: np.ndarray, t: np.ndarray) -> None:
         """After intake: rule on responsibility, escalate beyond authority, or dispatch."""
         iss = self.issues
-        rule = self.platforms.wants_ruling(rows) & ~iss.bound[rows]
-        auth = self.platforms.has_authority(rows)
-        esc = rule & ~auth
-        self.to_platform(rows[esc], t[esc], self.platforms.above(rows[esc]), Event.ESCALATE,
+        code, above = self.platforms.decide(rows)
+        esc = code == 2
+        self.to_platform(rows[esc], t[esc], above[esc], Event.ESCALATE,
                          self.platforms.actor[iss.platform[rows[esc]]])
-        r, tr = rows[rule & auth], t[rule & auth]
-        days = self.scenario_spec.platform.ruling_days
-        done = self.office_calendar.add_work(tr, np.full(len(r), days * self.office_calendar.hours))
-        iss.ruled[r] = True
-        self.move(r, tr, Event.RULING, Status.RULING, self.platforms.actor[iss.platform[r]], done)
-        go = ~rule
+        rule = code == 1
+        self.start_ruling(rows[rule], t[rule])
+        go = code == 0
         self.dispatch(rows[go], t[go], Event.DISPATCH)
+
+    @transition
+    def start_ruling(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """The platform rules on who is responsible (裁决), for ``ruling_days`` working days."""
+        iss = self.issues
+        days = self.scenario_spec.platform.ruling_days
+        done = self.office_calendar.add_work(t, np.full(len(rows),
+                                                        days * self.office_calendar.hours))
+        iss.ruled[rows] = True
+        self.move(rows, t, Event.RULING, Status.RULING, self.platforms.actor[iss.platform[rows]],
+                  done)
 
     def ruling_done(self, rows: np.ndarray, t: np.ndarray) -> None:
         self.issues.bound[rows] = True
@@ -559,6 +566,13 @@ class GridModel(Model):
         self.flow["reported"] += np.count_nonzero(np.isnan(iss.reported[rows]))
         iss.reported[rows] = np.fmin(iss.reported[rows], t)
         self.move(rows, t, event, Status.PLATFORM, actor)
+
+    def working_days(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Working days (office calendar) from each issue's report, or discovery if nobody
+        reported it, to ``t``."""
+        iss, cal = self.issues, self.office_calendar
+        since = np.where(np.isnan(iss.reported[rows]), iss.discovered[rows], iss.reported[rows])
+        return (cal.to_work(t) - cal.to_work(since)) / cal.hours
 
     def district_platform(self, rows: np.ndarray) -> np.ndarray:
         """The platform of each issue's district (with its 12345 desk)."""

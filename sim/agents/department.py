@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from mesa import Agent
 
+from sim.compiled import per_issue
 from sim.evaluation import Adaptation
 from sim.queueing import ServerPools
 
@@ -67,27 +68,26 @@ class Units:
         return self.model.office_calendar.add_work(t, hours)
 
     def passes_back(self, rows: np.ndarray) -> np.ndarray:
-        """Which screened issues the unit passes back (boolean mask)."""
+        """Which screened issues the unit passes back (boolean mask).
+
+        The chance is ``pass_back`` for the right unit (``pass_back_ambiguous`` when duties are
+        ambiguous, less as they are aligned), ``pass_back_misdispatched`` for a wrong one. A
+        line department whose own people work in the township passes back less (不推诿); the
+        right unit's readiness is as it has adapted it to its evaluation (考核); a ruling binds
+        the right unit (never passed back).
+        """
         m, sc = self.model, self.model.scenario_spec
-        u = sc.units
+        u, w = sc.units, sc.work_teams
         iss = m.issues
-        unit = iss.unit[rows]
-        right = unit == iss.responsible[rows]
         ambiguous = u.pass_back_ambiguous * (1.0 - sc.duties.alignment
                                              * sc.duties.alignment_pass_back_cut)
-        p = np.where(~right, u.pass_back_misdispatched,
-                     np.where(iss.ambiguous[rows], ambiguous, u.pass_back))
-        # a department whose own people work in the township passes back less (不推诿)
-        line = unit < self.n_line
-        dept = m.layout.unit_department[np.where(line, unit, 0)]
-        p = np.where(line, p * m.work_teams.pass_back_factor(iss.grid_l1[rows], dept), p)
-        # readiness to pass back, as the unit has adapted it to its evaluation (考核)
-        p = np.where(right, np.minimum(p * self.adaptation.readiness[unit], 1.0), p)
-        p = np.where(iss.bound[rows] & right, 0.0, p)      # a ruling binds the right unit
-        back = m.streams["screening"].random(len(rows)) < p
-        self.adaptation.ledger.add("received", unit)
-        self.adaptation.ledger.add("passed_back", unit[back])
-        return back
+        draws = m.streams["screening"].random(len(rows))
+        led = self.adaptation.ledger
+        return _passes_back(rows, draws, iss.unit, iss.responsible, iss.ambiguous, iss.bound,
+                            iss.grid_l1, self.n_line, m.layout.unit_department,
+                            m.work_teams.members, u.pass_back, ambiguous,
+                            u.pass_back_misdispatched, 1.0 - w.pass_back_cut * w.engagement,
+                            self.adaptation.readiness, led.received, led.passed_back)
 
     def pushes_down(self, rows: np.ndarray) -> np.ndarray:
         """Which passed-back issues a line department pushes down to the township (mask)."""
@@ -109,31 +109,24 @@ class Units:
         """Accepted issues join their unit's staff queue; returns (start, finish) times.
 
         A unit closes a share of what it accepts superficially, with a fraction of the work,
-        and works at the effort it has adapted (考核).
+        and works at the effort it has adapted (考核). The lead department coordinates with its
+        co-handler (协办).
         """
         m = self.model
-        iss, u = m.issues, m.scenario_spec.units
-        unit = iss.unit[rows]
+        iss, sc = m.issues, m.scenario_spec
         ad = self.adaptation
-        iss.superficial[rows] = m.streams["screening"].random(len(rows)) < ad.superficial[unit]
-        # the lead department coordinates with its co-handler (协办)
-        lead = unit == iss.lead_department[rows]
-        hours = iss.hours[rows] + np.where(lead & (iss.co_department[rows] >= 0),
-                                           u.coordination_hours, 0.0)
-        hours = hours * np.where(iss.superficial[rows],
-                                 m.scenario_spec.evaluation.superficial_work, 1.0)
-        return self.pools.join(unit, t, hours / ad.effort[unit])
+        draws = m.streams["screening"].random(len(rows))
+        hours = _work_hours(rows, draws, iss.unit, iss.lead_department, iss.co_department,
+                            iss.hours, iss.superficial, ad.superficial, ad.effort,
+                            sc.units.coordination_hours, sc.evaluation.superficial_work)
+        return self.pools.join(iss.unit[rows], t, hours)
 
     def record_closures(self, rows: np.ndarray, t: np.ndarray) -> None:
         """Book the units' closures (and whether on time) for their evaluation."""
-        m = self.model
-        iss = m.issues
-        cal = m.office_calendar
-        since = np.where(np.isnan(iss.reported[rows]), iss.discovered[rows], iss.reported[rows])
-        took = (cal.to_work(t) - cal.to_work(since)) / cal.hours
+        iss = self.model.issues
         led = self.adaptation.ledger
-        led.add("closed", iss.unit[rows])
-        led.add("on_time", iss.unit[rows], (took <= iss.deadline[rows]).astype(float))
+        _book_closures(rows, self.model.working_days(rows, t), iss.unit, iss.deadline,
+                       led.closed, led.on_time)
 
     def evaluate(self, day: int) -> None:
         """At the end of each evaluation period, units adapt to their design (考核)."""
@@ -143,3 +136,66 @@ class Units:
         first = max(day + 1 - ev.period_days, 0)
         busy = [self.pools.utilisation(k, first, day + 1) for k in range(self.n)]
         self.adaptation.adapt(np.nan_to_num(np.array(busy)))
+
+
+# The rules above, issue by issue: one loop each instead of a dozen numpy passes
+# (sim/compiled.py).
+def _passes_back_loop(rows: np.ndarray, draws: np.ndarray, unit: np.ndarray,
+                      responsible: np.ndarray, ambiguous: np.ndarray, bound: np.ndarray,
+                      township: np.ndarray, n_line: int, unit_department: np.ndarray,
+                      members: np.ndarray, p_right: float, p_ambiguous: float, p_wrong: float,
+                      posted_factor: float, readiness: np.ndarray, received: np.ndarray,
+                      passed_back: np.ndarray) -> np.ndarray:
+    """:meth:`Units.passes_back` from its draws; books what each unit received and passed
+    back in its ledger."""
+    back = np.empty(len(rows), dtype=np.bool_)
+    for i in range(len(rows)):
+        r = rows[i]
+        k = unit[r]
+        right = k == responsible[r]
+        p = (p_ambiguous if ambiguous[r] else p_right) if right else p_wrong
+        if k < n_line and members[township[r], unit_department[k]] > 0:
+            p = p * posted_factor
+        if right:
+            p = 0.0 if bound[r] else min(p * readiness[k], 1.0)
+        back[i] = draws[i] < p
+        received[k] += 1.0
+        if back[i]:
+            passed_back[k] += 1.0
+    return back
+
+
+def _work_hours_loop(rows: np.ndarray, draws: np.ndarray, unit: np.ndarray,
+                     lead_department: np.ndarray, co_department: np.ndarray, hours: np.ndarray,
+                     superficial: np.ndarray, superficial_share: np.ndarray,
+                     effort: np.ndarray, coordination_hours: float,
+                     superficial_work: float) -> np.ndarray:
+    """:meth:`Units.serve`'s hours of work, from its draws; marks superficial closures."""
+    out = np.empty(len(rows))
+    for i in range(len(rows)):
+        r = rows[i]
+        k = unit[r]
+        superficial[r] = draws[i] < superficial_share[k]
+        h = hours[r]
+        if k == lead_department[r] and co_department[r] >= 0:
+            h = h + coordination_hours
+        if superficial[r]:
+            h = h * superficial_work
+        out[i] = h / effort[k]
+    return out
+
+
+def _book_closures_loop(rows: np.ndarray, took: np.ndarray, unit: np.ndarray,
+                        deadline: np.ndarray, closed: np.ndarray, on_time: np.ndarray) -> None:
+    """:meth:`Units.record_closures`: each closure, and whether it took no more working days
+    than its deadline, in its unit's ledger."""
+    for i in range(len(rows)):
+        k = unit[rows[i]]
+        closed[k] += 1.0
+        if took[i] <= deadline[rows[i]]:
+            on_time[k] += 1.0
+
+
+_passes_back = per_issue(_passes_back_loop)
+_book_closures = per_issue(_book_closures_loop)
+_work_hours = per_issue(_work_hours_loop)

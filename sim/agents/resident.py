@@ -15,7 +15,7 @@ import numpy as np
 from mesa import Agent
 
 from sim import bookkeeping
-from sim.compiled import compile_kernel
+from sim.compiled import compile_kernel, per_issue
 from sim.issues import Channel, FoundBy, Status
 
 if TYPE_CHECKING:
@@ -126,6 +126,28 @@ def _attributes(cell: np.ndarray, n_cat: int, u_sev: np.ndarray, u_terr: np.ndar
 
 
 _attributes_compiled = compile_kernel(_attributes)
+
+
+def _ratings_loop(rows: np.ndarray, took: np.ndarray, noise: np.ndarray, deadline: np.ndarray,
+                  resolved: np.ndarray, lateness_penalty: float, unresolved: float,
+                  satisfaction: np.ndarray) -> np.ndarray:
+    """:meth:`Residents.rate`, issue by issue (``took``: working days to close)."""
+    out = np.empty(len(rows))
+    for i in range(len(rows)):
+        r = rows[i]
+        if resolved[r] == 1:
+            late = took[i] / deadline[r] - 1.0
+            late = 0.0 if late < 0.0 else (1.0 if late > 1.0 else late)   # nan stays nan
+            sat = 1.0 - lateness_penalty * late
+        else:
+            sat = unresolved
+        sat = sat + noise[i]
+        out[i] = 0.0 if sat < 0.0 else (1.0 if sat > 1.0 else sat)
+        satisfaction[r] = out[i]
+    return out
+
+
+_ratings = per_issue(_ratings_loop, error_model="numpy")     # x / 0: inf or nan, as numpy
 
 
 class Resident(Agent):
@@ -325,18 +347,17 @@ class Residents:
 
     # --- rating ----------------------------------------------------------------------------
     def rate(self, rows: np.ndarray, t: np.ndarray) -> None:
-        """Residents rate closed issues; their trust moves at the end of the day."""
+        """Residents rate closed issues; their trust moves at the end of the day.
+
+        A resolved issue rates 1, less ``lateness_penalty`` times its lateness (working days
+        past its deadline, as a share of the deadline, at most 1); an unresolved one
+        ``unresolved_satisfaction``; plus noise, within [0, 1].
+        """
         m, r = self.model, self.model.scenario_spec.residents
         iss = m.issues
         noise = m.streams["rating"].normal(0.0, 1.0, len(rows)) * r.rating_noise
-        cal = m.office_calendar
-        since = np.where(np.isnan(iss.reported[rows]), iss.discovered[rows], iss.reported[rows])
-        took = (cal.to_work(t) - cal.to_work(since)) / cal.hours      # working days
-        late = np.clip(took / iss.deadline[rows] - 1.0, 0.0, 1.0)
-        resolved = iss.resolved[rows] == 1
-        sat = np.where(resolved, 1.0 - r.lateness_penalty * late, r.unresolved_satisfaction)
-        sat = np.clip(sat + noise, 0.0, 1.0)
-        iss.satisfaction[rows] = sat
+        sat = _ratings(rows, m.working_days(rows, t), noise, iss.deadline, iss.resolved,
+                       r.lateness_penalty, r.unresolved_satisfaction, iss.satisfaction)
         self._ratings.append((iss.resident[rows], sat))
 
     def _gain_trust(self, gain: float, hours: np.ndarray, where: np.ndarray) -> None:

@@ -85,13 +85,6 @@ class WorkTeams:
         """Help-the-needy hours today per level-3 grid, by township."""
         return self.help_today / self.grids_per_township
 
-    def pass_back_factor(self, town: np.ndarray, dept: np.ndarray) -> np.ndarray:
-        """Multiplier on a line department's pass-backs in a township where its own people are
-        posted and engaged (不推诿)."""
-        w = self.model.scenario_spec.work_teams
-        present = self.members[town, dept] > 0
-        return np.where(present, 1.0 - w.pass_back_cut * w.engagement, 1.0)
-
     def find_hazards(self) -> np.ndarray:
         """Daily hazard that each township's team finds a hidden issue there."""
         w = self.model.scenario_spec.work_teams
