@@ -397,7 +397,7 @@ class GridModel(Model):
     @transition
     def take_in(self, rows: np.ndarray) -> None:
         iss = self.issues
-        iss.flagged[rows] |= self.platforms.flag(rows)
+        self.platforms.flag(rows)
         start, done = self.platforms.take_in(rows, iss.entered[rows].copy())
         self.log(rows, start, Event.TAKE_IN, Status.PLATFORM, self.platforms.actor[
             iss.platform[rows]])
@@ -525,22 +525,30 @@ class GridModel(Model):
         self.move(rows, t, Event.CLOSE, Status.CLOSED, actor)
         rated = iss.settled_by[rows] != SettledBy.RESIDENTS
         self.residents.rate(rows[rated], t[rated])
-        verify = self.scenario_spec.residents.verify_share
-        again = (iss.resolved[rows] == 0) & (u_ver < verify)
-        bad = rows[(iss.resolved[rows] == 0) & ~again]
-        pet = bad[self.residents.petition_after_closure(bad) & np.isnan(iss.petitioned[bad])]
-        iss.petitioned[pet] = iss.closed[pet]
-        self.log(pet, iss.closed[pet], Event.PETITION, Status.CLOSED, self.actor_residents)
-        r = rows[again]
-        iss.reopens[r] += 1
-        iss.rejections[r] = 0
-        iss.bound[r] = False
-        iss.closed[r] = np.nan
-        iss.superficial[r] = False
-        iss.accepted[r] = np.nan                  # accepted/started describe the last visit
-        iss.started[r] = np.nan
-        iss.settled_by[r] = SettledBy.NONE
-        self.to_platform(r, t[again], self.district_platform(r), Event.REOPEN,
+        unresolved = iss.resolved[rows] == 0
+        if unresolved.any():
+            # residents check a share of what was closed unresolved and have it reopened;
+            # some of the rest petition
+            again = u_ver[unresolved] < self.scenario_spec.residents.verify_share
+            bad = rows[unresolved][~again]
+            pet = bad[self.residents.petition_after_closure(bad) & np.isnan(iss.petitioned[bad])]
+            iss.petitioned[pet] = iss.closed[pet]
+            self.log(pet, iss.closed[pet], Event.PETITION, Status.CLOSED, self.actor_residents)
+            self.reopen(rows[unresolved][again], t[unresolved][again])
+
+    @transition
+    def reopen(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """An unresolved closure goes back to the district platform (返工), as a new visit."""
+        iss = self.issues
+        iss.reopens[rows] += 1
+        iss.rejections[rows] = 0
+        iss.bound[rows] = False
+        iss.closed[rows] = np.nan
+        iss.superficial[rows] = False
+        iss.accepted[rows] = np.nan                  # accepted/started describe the last visit
+        iss.started[rows] = np.nan
+        iss.settled_by[rows] = SettledBy.NONE
+        self.to_platform(rows, t, self.district_platform(rows), Event.REOPEN,
                          self.actor_residents)
 
     # (status, handler); plain ints, which compiled code takes without typing an enum
@@ -629,7 +637,7 @@ class GridModel(Model):
             self._move_numpy(rows, t, to, next_time)
             return
         base, column = self.node_source(to)
-        per_row = np.ndim(next_time) > 0
+        per_row = isinstance(next_time, np.ndarray)
         left = np.empty(k)
         kernel(rows, t, int(to), base, self._no_rows if column is None else column,
                self.day + 1.0, np.inf if per_row else float(next_time),

@@ -54,6 +54,10 @@ class Platforms:
                                           model.platform_calendar)
         self.actor = np.array([model.events.actor(f"platform:{a.name}") for a in self.agents],
                               dtype=np.int32)
+        # each platform's pool: among the district (and city) desks, or among the townships'
+        index = np.arange(len(self.agents))
+        self.on_hotline = (index < k) | (index == lay.city_platform)
+        self.pool_index = np.where(index < k, index, np.where(self.on_hotline, k, index - k))
 
     def error_factor(self) -> float:
         """Share of the dispatch errors left after operator training and grid alignment."""
@@ -69,39 +73,35 @@ class Platforms:
         minutes = m.scenario_spec.platform.intake_minutes * (
             1.0 - tr.operator_coverage * tr.quality * tr.operator_speed_gain)
         hours = m.streams["dispatch"].standard_exponential(len(rows)) * minutes / 60.0
-        start, done = np.empty(len(rows)), np.empty(len(rows))
         plat = m.issues.platform[rows]
-        d = self._top_pool(plat)
-        top = d >= 0
-        start[top], done[top] = self.district_pool.join(d[top], t[top], hours[top])
-        town = plat[~top] - self.layout.districts
-        start[~top], done[~top] = self.township_pools.join(town, t[~top], hours[~top])
+        pool, top = self.pool_index[plat], self.on_hotline[plat]
+        if top.all():                       # the usual day: one set of pools or the other
+            return self.district_pool.join(pool, t, hours)
+        if not top.any():
+            return self.township_pools.join(pool, t, hours)
+        start, done = np.empty(len(rows)), np.empty(len(rows))
+        start[top], done[top] = self.district_pool.join(pool[top], t[top], hours[top])
+        town = ~top
+        start[town], done[town] = self.township_pools.join(pool[town], t[town], hours[town])
         return start, done
-
-    def _top_pool(self, plat: np.ndarray) -> np.ndarray:
-        """The district/city pool of each platform; -1 for a township's."""
-        k = self.layout.districts
-        return np.where(plat < k, plat, np.where(plat == self.layout.city_platform, k, -1))
 
     def pool_of(self, k: int) -> tuple[ServerPools, int]:
         """The server pools of platform ``k`` and its index among them."""
-        d = int(self._top_pool(np.array([k]))[0])
-        if d >= 0:
-            return self.district_pool, d
-        return self.township_pools, k - self.layout.districts
+        pools = self.district_pool if self.on_hotline[k] else self.township_pools
+        return pools, int(self.pool_index[k])
 
     def utilisation(self, k: int, first_day: int, days: int) -> float:
         """Share of platform ``k``'s operator hours spent taking issues in."""
         pools, j = self.pool_of(k)
         return pools.utilisation(j, first_day, days)
 
-    def flag(self, rows: np.ndarray) -> np.ndarray:
+    def flag(self, rows: np.ndarray) -> None:
         """At an issue's first intake, operators flag a share of the ambiguous ones."""
         m = self.model
         iss = m.issues
-        u = m.streams["dispatch"].random(len(rows))
-        first = (iss.dispatches[rows] == 0) & (iss.reopens[rows] == 0)
-        return first & iss.ambiguous[rows] & (u < m.scenario_spec.platform.flag_ambiguous)
+        draws = m.streams["dispatch"].random(len(rows))
+        _flag(rows, draws, iss.dispatches, iss.reopens, iss.ambiguous,
+              m.scenario_spec.platform.flag_ambiguous, iss.flagged)
 
     def choose_unit(self, rows: np.ndarray) -> np.ndarray:
         """Dispatch targets: the responsible unit, or by mistake a random other one."""
@@ -187,5 +187,15 @@ def _decide_loop(rows: np.ndarray, flagged: np.ndarray, rejections: np.ndarray,
     return code, above
 
 
+def _flag_loop(rows: np.ndarray, draws: np.ndarray, dispatches: np.ndarray, reopens: np.ndarray,
+               ambiguous: np.ndarray, share: float, flagged: np.ndarray) -> None:
+    """:meth:`Platforms.flag`."""
+    for i in range(len(rows)):
+        r = rows[i]
+        if dispatches[r] == 0 and reopens[r] == 0 and ambiguous[r] and draws[i] < share:
+            flagged[r] = True
+
+
+_flag = per_issue(_flag_loop)
 _choose_units = per_issue(_choose_units_loop)
 _decide = per_issue(_decide_loop)
