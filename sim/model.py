@@ -196,28 +196,38 @@ class GridModel(Model):
         rows = rows[hit]
 
         lapse = cause == 5
-        self.move(rows[lapse], t[lapse], Event.LAPSE, Status.LAPSED, self.actor_residents)
+        if lapse.any():
+            self.move(rows[lapse], t[lapse], Event.LAPSE, Status.LAPSED, self.actor_residents)
         known, tk, ck = rows[~lapse], t[~lapse], cause[~lapse]
         iss.discovered[known] = tk
         self.flow["discovered"] += len(known)
+        # by cause, in this order; most days most causes find nothing
+        found = np.bincount(ck, minlength=5)
+        for k, handler in enumerate((self.residents_report, self.patrol_finds,
+                                     self.work_team_finds, self.volunteer_reports,
+                                     self.campaign_finds)):
+            if found[k]:
+                handler(known[ck == k], tk[ck == k])
 
-        reported = ck == 0
-        self.residents_report(known[reported], tk[reported])
-        patrol = ck == 1
-        iss.found_by[known[patrol]] = FoundBy.GRID_LEADER
-        self.log(known[patrol], tk[patrol], Event.DISCOVER, Status.HIDDEN, self.actor_grid[3])
-        self.level3_takes(known[patrol], tk[patrol])
-        team = ck == 2
-        self.work_team_finds(known[team], tk[team])
-        vol = ck == 3
-        iss.found_by[known[vol]] = FoundBy.VOLUNTEER
-        self.log(known[vol], tk[vol], Event.REPORT, Status.HIDDEN, self.actor_residents)
-        self.level3_takes(known[vol], tk[vol])
-        swept = ck == 4
-        iss.found_by[known[swept]] = FoundBy.CAMPAIGN
-        iss.channel[known[swept]] = Channel.GRID
-        self.to_platform(known[swept], tk[swept], self.township_platform(known[swept]),
-                         Event.DISCOVER, self.actor_campaign)
+    def patrol_finds(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """A level-3 leader finds issues on patrol (巡查) and takes them."""
+        self.issues.found_by[rows] = FoundBy.GRID_LEADER
+        self.log(rows, t, Event.DISCOVER, Status.HIDDEN, self.actor_grid[3])
+        self.level3_takes(rows, t)
+
+    def volunteer_reports(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """A volunteer reports issues to the level-3 leader."""
+        self.issues.found_by[rows] = FoundBy.VOLUNTEER
+        self.log(rows, t, Event.REPORT, Status.HIDDEN, self.actor_residents)
+        self.level3_takes(rows, t)
+
+    def campaign_finds(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """A campaign's sweep finds issues and takes them to the township platform."""
+        iss = self.issues
+        iss.found_by[rows] = FoundBy.CAMPAIGN
+        iss.channel[rows] = Channel.GRID
+        self.to_platform(rows, t, self.township_platform(rows), Event.DISCOVER,
+                         self.actor_campaign)
 
     def escalate(self, day: int) -> None:
         """Petitions and collective incidents about old grievances, at the start of the day.
@@ -226,6 +236,8 @@ class GridModel(Model):
         """
         iss = self.issues
         pet, inc = self.residents.escalate(day)
+        if not len(pet) and not len(inc):
+            return
         t0 = float(day)
         iss.petitioned[pet] = t0
         iss.incident[inc] = t0
@@ -286,8 +298,9 @@ class GridModel(Model):
         """Residents report: organisers settle minor ones (自治); the rest go to grid or hotline."""
         iss = self.issues
         direct = self.category_arrays["outside"][iss.category[rows]]
-        self.call_utility(rows[direct], t[direct])
-        rows, t = rows[~direct], t[~direct]
+        if direct.any():
+            self.call_utility(rows[direct], t[direct])
+            rows, t = rows[~direct], t[~direct]
         settle, hotline, grid = self.residents.route_reports(rows)
         self.log(rows[~hotline], t[~hotline], Event.REPORT, Status.HIDDEN, self.actor_residents)
         days = self.scenario_spec.residents.self_settle_days
@@ -433,12 +446,7 @@ class GridModel(Model):
     @transition
     def dispatch(self, rows: np.ndarray, t: np.ndarray, event: Event) -> None:
         iss = self.issues
-        unit = self.platforms.choose_unit(rows)
-        iss.unit[rows] = unit
-        first = np.isnan(iss.first_dispatch[rows])            # a platform's first dispatch
-        iss.first_unit[rows[first]] = unit[first]
-        iss.first_dispatch[rows] = np.fmin(iss.first_dispatch[rows], t)
-        iss.dispatches[rows] += 1
+        self.platforms.dispatch(rows, t)
         self.move(rows, t, event, Status.SCREENING, self.platforms.actor[iss.platform[rows]],
                   self.units.screened_at(rows, t))
 
@@ -447,8 +455,6 @@ class GridModel(Model):
         iss = self.issues
         back = self.units.passes_back(rows)
         b, tb = rows[back], t[back]
-        iss.rejections[b] += 1
-        iss.total_rejections[b] += 1
         down = self.units.pushes_down(b)
         self.push_down(b[down], tb[down])
         b, tb = b[~down], tb[~down]

@@ -74,7 +74,7 @@ class Units:
         ambiguous, less as they are aligned), ``pass_back_misdispatched`` for a wrong one. A
         line department whose own people work in the township passes back less (不推诿); the
         right unit's readiness is as it has adapted it to its evaluation (考核); a ruling binds
-        the right unit (never passed back).
+        the right unit (never passed back). Counts the issues' pass-backs.
         """
         m, sc = self.model, self.model.scenario_spec
         u, w = sc.units, sc.work_teams
@@ -87,7 +87,8 @@ class Units:
                             iss.grid_l1, self.n_line, m.layout.unit_department,
                             m.work_teams.members, u.pass_back, ambiguous,
                             u.pass_back_misdispatched, 1.0 - w.pass_back_cut * w.engagement,
-                            self.adaptation.readiness, led.received, led.passed_back)
+                            self.adaptation.readiness, led.received, led.passed_back,
+                            iss.rejections, iss.total_rejections)
 
     def pushes_down(self, rows: np.ndarray) -> np.ndarray:
         """Which passed-back issues a line department pushes down to the township (mask)."""
@@ -145,9 +146,10 @@ def _passes_back_loop(rows: np.ndarray, draws: np.ndarray, unit: np.ndarray,
                       township: np.ndarray, n_line: int, unit_department: np.ndarray,
                       members: np.ndarray, p_right: float, p_ambiguous: float, p_wrong: float,
                       posted_factor: float, readiness: np.ndarray, received: np.ndarray,
-                      passed_back: np.ndarray) -> np.ndarray:
+                      passed_back: np.ndarray, rejections: np.ndarray,
+                      total_rejections: np.ndarray) -> np.ndarray:
     """:meth:`Units.passes_back` from its draws; books what each unit received and passed
-    back in its ledger."""
+    back in its ledger, and each issue's pass-backs."""
     back = np.empty(len(rows), dtype=np.bool_)
     for i in range(len(rows)):
         r = rows[i]
@@ -162,6 +164,8 @@ def _passes_back_loop(rows: np.ndarray, draws: np.ndarray, unit: np.ndarray,
         received[k] += 1.0
         if back[i]:
             passed_back[k] += 1.0
+            rejections[r] += 1
+            total_rejections[r] += 1
     return back
 
 

@@ -103,8 +103,9 @@ class Platforms:
         _flag(rows, draws, iss.dispatches, iss.reopens, iss.ambiguous,
               m.scenario_spec.platform.flag_ambiguous, iss.flagged)
 
-    def choose_unit(self, rows: np.ndarray) -> np.ndarray:
-        """Dispatch targets: the responsible unit, or by mistake a random other one."""
+    def dispatch(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """Dispatch (派遣) at times ``t``: to the responsible unit, or by mistake a random other
+        one; each issue keeps its unit, its first unit and time, and its count of dispatches."""
         m = self.model
         iss = m.issues
         p = m.scenario_spec.platform
@@ -112,10 +113,10 @@ class Platforms:
         units = self.district_units         # a platform dispatches within the issue's district
         u, other = rng.random(len(rows)), rng.integers(0, max(units.shape[1] - 1, 1), len(rows))
         lay = self.layout
-        return _choose_units(rows, u, other, iss.dispatches, iss.responsible, iss.bound,
-                             iss.grid_l1, units, lay.n_line, lay.unit_department,
-                             lay.townships_per_district, p.dispatch_accuracy,
-                             p.redispatch_accuracy, self.error_factor())
+        _dispatch(rows, t, u, other, iss.dispatches, iss.responsible, iss.bound, iss.grid_l1,
+                  units, lay.n_line, lay.unit_department, lay.townships_per_district,
+                  p.dispatch_accuracy, p.redispatch_accuracy, self.error_factor(), iss.unit,
+                  iss.first_unit, iss.first_dispatch)
 
     def decide(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """After intake, for each issue: dispatch (0), rule here (1) or escalate (2); and the
@@ -138,30 +139,33 @@ class Platforms:
 
 # The rules above, issue by issue: one loop each instead of a dozen numpy passes
 # (sim/compiled.py). Each gives what the vectorised rule gives, issue by issue.
-def _choose_units_loop(rows: np.ndarray, u: np.ndarray, other: np.ndarray,
-                       dispatches: np.ndarray, responsible: np.ndarray, bound: np.ndarray,
-                       grid_l1: np.ndarray, units: np.ndarray, n_line: int,
-                       unit_department: np.ndarray, townships_per_district: int,
-                       first_accuracy: float, again_accuracy: float,
-                       error_factor: float) -> np.ndarray:
-    """:meth:`Platforms.choose_unit` from its draws ``u`` and ``other``."""
+def _dispatch_loop(rows: np.ndarray, t: np.ndarray, u: np.ndarray, other: np.ndarray,
+                   dispatches: np.ndarray, responsible: np.ndarray, bound: np.ndarray,
+                   grid_l1: np.ndarray, units: np.ndarray, n_line: int,
+                   unit_department: np.ndarray, townships_per_district: int,
+                   first_accuracy: float, again_accuracy: float, error_factor: float,
+                   unit: np.ndarray, first_unit: np.ndarray, first_dispatch: np.ndarray) -> None:
+    """:meth:`Platforms.dispatch` from its draws ``u`` and ``other``."""
     n = units.shape[1]
     line_positions = n - townships_per_district
-    out = np.empty(len(rows), dtype=np.int16)
     for i in range(len(rows)):
         r = rows[i]
         resp = responsible[r]
         acc = first_accuracy if dispatches[r] == 0 else again_accuracy
         acc = 1.0 - (1.0 - acc) * error_factor
         if u[i] < acc or n == 1 or bound[r]:
-            out[i] = resp
-            continue
-        # any unit of the district but the responsible one (its position skipped)
-        pos = (unit_department[resp] if resp < n_line
-               else line_positions + (resp - n_line) % townships_per_district)
-        o = other[i] + 1 if other[i] >= pos else other[i]
-        out[i] = units[grid_l1[r] // townships_per_district, min(o, n - 1)]
-    return out
+            unit[r] = resp
+        else:
+            # any unit of the district but the responsible one (its position skipped)
+            pos = (unit_department[resp] if resp < n_line
+                   else line_positions + (resp - n_line) % townships_per_district)
+            o = other[i] + 1 if other[i] >= pos else other[i]
+            unit[r] = units[grid_l1[r] // townships_per_district, min(o, n - 1)]
+        if np.isnan(first_dispatch[r]):        # a platform's first dispatch
+            first_unit[r], first_dispatch[r] = unit[r], t[i]
+        elif t[i] < first_dispatch[r]:
+            first_dispatch[r] = t[i]
+        dispatches[r] += 1
 
 
 def _decide_loop(rows: np.ndarray, flagged: np.ndarray, rejections: np.ndarray,
@@ -197,5 +201,5 @@ def _flag_loop(rows: np.ndarray, draws: np.ndarray, dispatches: np.ndarray, reop
 
 
 _flag = per_issue(_flag_loop)
-_choose_units = per_issue(_choose_units_loop)
+_dispatch = per_issue(_dispatch_loop)
 _decide = per_issue(_decide_loop)
