@@ -301,16 +301,26 @@ class GridModel(Model):
         if direct.any():
             self.call_utility(rows[direct], t[direct])
             rows, t = rows[~direct], t[~direct]
-        settle, hotline, grid = self.residents.route_reports(rows)
-        self.log(rows[~hotline], t[~hotline], Event.REPORT, Status.HIDDEN, self.actor_residents)
-        days = self.scenario_spec.residents.self_settle_days
-        r = rows[settle]
-        done = t[settle] + self.streams["triage"].standard_exponential(len(r)) * days
-        self.issues.settled_by[r] = SettledBy.RESIDENTS
-        self.move(r, t[settle], Event.SELF_SETTLE, Status.SETTLING, self.actor_residents, done)
+        route = self.residents.route_reports(rows)
+        hotline = route == 1
+        if not hotline.all():
+            self.log(rows[~hotline], t[~hotline], Event.REPORT, Status.HIDDEN,
+                     self.actor_residents)
+        settle = route == 0
+        if settle.any():
+            self.self_settle(rows[settle], t[settle])
         self.to_platform(rows[hotline], t[hotline], self.district_platform(rows[hotline]),
                          Event.REPORT, self.actor_residents)
-        self.level3_takes(rows[grid], t[grid])
+        grid = route == 2
+        if grid.any():
+            self.level3_takes(rows[grid], t[grid])
+
+    def self_settle(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """Organised residents settle a minor issue themselves (自治), in a few days."""
+        days = self.scenario_spec.residents.self_settle_days
+        done = t + self.streams["triage"].standard_exponential(len(rows)) * days
+        self.issues.settled_by[rows] = SettledBy.RESIDENTS
+        self.move(rows, t, Event.SELF_SETTLE, Status.SETTLING, self.actor_residents, done)
 
     @transition
     def call_utility(self, rows: np.ndarray, t: np.ndarray) -> None:

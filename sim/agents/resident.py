@@ -147,6 +147,29 @@ def _ratings_loop(rows: np.ndarray, took: np.ndarray, noise: np.ndarray, deadlin
     return out
 
 
+def _routes_loop(rows: np.ndarray, u1: np.ndarray, u2: np.ndarray, resident: np.ndarray,
+                 severity: np.ndarray, organised: np.ndarray, self_settle_share: float,
+                 hotline_organised: float, hotline: float, found_by: np.ndarray,
+                 channel: np.ndarray) -> np.ndarray:
+    """:meth:`Residents.route_reports`, which also marks who found each issue and its channel."""
+    route = np.empty(len(rows), dtype=np.int8)
+    for i in range(len(rows)):
+        r = rows[i]
+        org = organised[resident[r]]
+        if org and severity[r] == 0 and u1[i] < self_settle_share:
+            route[i] = 0
+        elif u2[i] < (hotline_organised if org else hotline):
+            route[i] = 1
+        else:
+            route[i] = 2
+        found_by[r] = ORGANISER if org else RESIDENT
+        channel[r] = HOTLINE if route[i] == 1 else GRID
+    return route
+
+
+ORGANISER, RESIDENT = int(FoundBy.ORGANISER), int(FoundBy.RESIDENT)    # ints for compiled code
+HOTLINE, GRID = int(Channel.HOTLINE), int(Channel.GRID)
+_routes = per_issue(_routes_loop)
 _ratings = per_issue(_ratings_loop, error_model="numpy")     # x / 0: inf or nan, as numpy
 
 
@@ -327,23 +350,17 @@ class Residents:
         factor = r.report_trust_floor + (1 - r.report_trust_floor) * self.trust
         return np.where(factor > 0, r.report_rate * factor, 0.0)
 
-    def route_reports(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Split residents' reports: settled by residents, to the hotline, or to the grid.
-
-        Returns boolean masks (self_settle, hotline, grid) over ``rows``.
-        """
+    def route_reports(self, rows: np.ndarray) -> np.ndarray:
+        """Route residents' reports: organisers settle a share of minor issues themselves (0),
+        the rest go to the hotline (1) or to the grid (2), with the hotline share of organised
+        or unorganised residents. Returns the route of each of ``rows``."""
         m, r = self.model, self.model.scenario_spec.residents
+        iss = m.issues
         rng = m.streams["triage"]
-        who = m.issues.resident[rows]
-        organised = self.organised[who]
         u1, u2 = rng.random(len(rows)), rng.random(len(rows))
-        minor = m.issues.severity[rows] == 0
-        self_settle = organised & minor & (u1 < r.self_settle_share)
-        share = np.where(organised, r.hotline_share_organised, r.hotline_share)
-        hotline = ~self_settle & (u2 < share)
-        m.issues.found_by[rows] = np.where(organised, FoundBy.ORGANISER, FoundBy.RESIDENT)
-        m.issues.channel[rows] = np.where(hotline, Channel.HOTLINE, Channel.GRID)
-        return self_settle, hotline, ~self_settle & ~hotline
+        return _routes(rows, u1, u2, iss.resident, iss.severity, self.organised,
+                       r.self_settle_share, r.hotline_share_organised, r.hotline_share,
+                       iss.found_by, iss.channel)
 
     # --- rating ----------------------------------------------------------------------------
     def rate(self, rows: np.ndarray, t: np.ndarray) -> None:
