@@ -464,15 +464,20 @@ class GridModel(Model):
         """The unit accepts the issue into its queue or passes it back (推诿)."""
         iss = self.issues
         back = self.units.passes_back(rows)
-        b, tb = rows[back], t[back]
-        down = self.units.pushes_down(b)
-        self.push_down(b[down], tb[down])
-        b, tb = b[~down], tb[~down]
-        self.to_platform(b, tb, iss.platform[b], Event.PASS_BACK, self.units.actor[iss.unit[b]])
-        a, ta = rows[~back], t[~back]
+        a, ta = rows, t
+        if back.any():
+            b, tb = rows[back], t[back]
+            down = self.units.pushes_down(b)
+            if down.any():
+                self.push_down(b[down], tb[down])
+                b, tb = b[~down], tb[~down]
+            self.to_platform(b, tb, iss.platform[b], Event.PASS_BACK,
+                             self.units.actor[iss.unit[b]])
+            a, ta = rows[~back], t[~back]
         down = self.units.hands_down(a)
-        self.hand_down(a[down], ta[down])
-        a, ta = a[~down], ta[~down]
+        if down.any():
+            self.hand_down(a[down], ta[down])
+            a, ta = a[~down], ta[~down]
         iss.accepted[a] = ta
         start, finish = self.units.serve(a, ta)
         iss.service_end[a] = finish

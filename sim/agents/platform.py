@@ -111,7 +111,11 @@ class Platforms:
         p = m.scenario_spec.platform
         rng = m.streams["dispatch"]
         units = self.district_units         # a platform dispatches within the district
-        u, other = rng.random(len(rows)), rng.integers(0, max(units.shape[1] - 1, 1), len(rows))
+        others = units.shape[1] - 1
+        u = rng.random(len(rows))
+        # which other unit, if wrong (with one other or none, numpy draws nothing: skipped)
+        other = (rng.integers(0, others, len(rows)) if others > 1
+                 else np.zeros(len(rows), dtype=np.int64))
         lay = self.layout
         _dispatch(rows, t, u, other, iss.dispatches, iss.responsible, iss.bound, iss.grid_l1,
                   units, lay.n_line, lay.unit_department, lay.townships_per_district,
