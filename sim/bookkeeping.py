@@ -3,7 +3,8 @@
 Which rows are due: a few scans of the issue table per pass of
 :meth:`GridModel.advance_slice <sim.model.GridModel.advance_slice>` (:func:`due_rows`,
 :func:`waiting_rows`, :func:`rows_in`, :func:`next_event`), and once a day for the leaders'
-lists (:func:`unscheduled_rows`) and old grievances (:func:`aged_rows`), each a single loop
+lists (:func:`unscheduled_rows`), old grievances (:func:`aged_rows`) and the issues whose
+deadline runs (:func:`reported_open_rows`), each a single loop
 instead of numpy's masks, gathers and ``flatnonzero``. The same rows in the same order.
 
 Moving them: :meth:`GridModel.move <sim.model.GridModel.move>` puts issues in a new status and
@@ -140,6 +141,19 @@ def aged_rows(status: np.ndarray, severity: np.ndarray, created: np.ndarray, bef
     return out[:m]
 
 
+def reported_open_rows(status: np.ndarray, reported: np.ndarray, first: int,
+                       closed: int) -> np.ndarray:
+    """Rows in statuses ``first`` up to (not including) ``closed`` that were reported to a
+    platform (the open issues whose deadline runs)."""
+    out = np.empty(len(status), dtype=np.int64)
+    m = 0
+    for r in range(len(status)):
+        if first <= status[r] < closed and not np.isnan(reported[r]):
+            out[m] = r
+            m += 1
+    return out[:m]
+
+
 def _due_rows_numpy(next_time: np.ndarray, until: float) -> np.ndarray:
     return np.flatnonzero(next_time < until)
 
@@ -171,6 +185,12 @@ def _aged_rows_numpy(status: np.ndarray, severity: np.ndarray, created: np.ndarr
     return np.flatnonzero((status < closed) & (severity >= 1) & (created < before))
 
 
+def _reported_open_rows_numpy(status: np.ndarray, reported: np.ndarray, first: int,
+                              closed: int) -> np.ndarray:
+    at = np.flatnonzero((status >= first) & (status < closed))
+    return at[~np.isnan(reported[at])]
+
+
 class Selection(NamedTuple):
     """The selections of rows, compiled or in numpy."""
 
@@ -180,11 +200,14 @@ class Selection(NamedTuple):
     next_event: Callable[..., float]
     unscheduled_rows: Callable[..., np.ndarray]
     aged_rows: Callable[..., np.ndarray]
+    reported_open_rows: Callable[..., np.ndarray]
 
 
 NUMPY_SELECTION = Selection(_due_rows_numpy, _waiting_rows_numpy, _rows_in_numpy,
-                            _next_event_numpy, _unscheduled_rows_numpy, _aged_rows_numpy)
-LOOPS = (due_rows, waiting_rows, rows_in, next_event, unscheduled_rows, aged_rows)
+                            _next_event_numpy, _unscheduled_rows_numpy, _aged_rows_numpy,
+                            _reported_open_rows_numpy)
+LOOPS = (due_rows, waiting_rows, rows_in, next_event, unscheduled_rows, aged_rows,
+         reported_open_rows)
 _kernels = [compile_kernel(f) for f in LOOPS]
 COMPILED_SELECTION = None if None in _kernels else Selection(*_kernels)
 

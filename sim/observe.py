@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim import bookkeeping
 from sim.issues import Event, Status
 
 if TYPE_CHECKING:
@@ -76,8 +77,8 @@ def _overdue(m: GridModel, day: int) -> int:
     """Open issues at platforms or units whose deadline (working days from their report to a
     platform) has passed; issues a utility handles outside the grid are not tracked."""
     iss = m.issues
-    at = np.flatnonzero((iss.status >= Status.PLATFORM) & (iss.status < Status.CLOSED))
-    at = at[~np.isnan(iss.reported[at])]
+    at = bookkeeping.selection().reported_open_rows(iss.status, iss.reported,
+                                                    int(Status.PLATFORM), int(Status.CLOSED))
     if not len(at):
         return 0
     cal = m.office_calendar

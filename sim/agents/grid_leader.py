@@ -16,6 +16,7 @@ import numpy as np
 from mesa import Agent
 
 from sim import bookkeeping
+from sim.compiled import per_issue
 from sim.issues import Status
 
 if TYPE_CHECKING:
@@ -59,27 +60,64 @@ class LevelQueues:
         iss = model.issues
         rows = bookkeeping.selection().unscheduled_rows(iss.status, iss.next_time,
                                                         int(self.status))
-        leader, work = iss.leader[rows], iss.hours[rows] * factor
-        self.demand = self.carry + np.bincount(leader, weights=work, minlength=self.n)
+        cal = model.grid_calendar
+        day_start = float(cal.to_work(np.array([float(day)]))[0])
+        self.demand, last, done, clock = _settle(rows, iss.leader, iss.hours, iss.entered,
+                                                 factor, self.carry, hours_today, day_start,
+                                                 float(self.staff))
         if hours_today <= 0:
             self.handling = np.zeros(self.n)
             return
-        last = self.carry.copy()                # hours into the day when each leader is done
-        if len(rows):
-            order = np.lexsort((iss.entered[rows], leader))
-            rows, leader, work = rows[order], leader[order], work[order]
-            cum = np.cumsum(work)
-            first = np.concatenate(([True], leader[1:] != leader[:-1]))
-            base = np.maximum.accumulate(np.where(first, cum - work, 0.0))
-            end = self.carry[leader] + cum - base   # hours into the day when each finishes
-            today = end - work < hours_today        # started within today's hours
-            np.maximum.at(last, leader[today], end[today])
-            cal = model.grid_calendar
-            done = rows[today]
-            iss.next_time[done] = cal.from_work(cal.to_work(np.full(len(done), float(day)))
-                                                + end[today] / self.staff)
+        iss.next_time[done] = cal.from_work(clock)
         self.handling = np.minimum(last, hours_today)
         self.carry = np.maximum(last - hours_today, 0.0)
+
+
+def _settle_loop(rows: np.ndarray, leader_of: np.ndarray, hours: np.ndarray,
+                 entered: np.ndarray, factor: float, carry: np.ndarray, hours_today: float,
+                 day_start: float, staff: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:meth:`LevelQueues.settle_today` for the held ``rows``: each leader's demand (carry plus
+    the work held), the hour into the day each leader is done (``last``), and the rows started
+    today with their finishing time on the grid's working clock (``day_start``: the day's
+    start on it).
+
+    Each leader works through his list in order of arrival: the sorted lists, one after
+    another, as one running sum of work, restarted at each leader's first issue.
+    """
+    n, k = len(carry), len(rows)
+    held = np.zeros(n)
+    for i in range(k):                      # summed in row order, as np.bincount does
+        held[leader_of[rows[i]]] += hours[rows[i]] * factor
+    demand = carry + held
+    last = carry.copy()
+    done = np.empty(k, dtype=np.int64)
+    clock = np.empty(k)
+    if hours_today <= 0 or k == 0:
+        return demand, last, done[:0], clock[:0]
+    # by leader, then arrival, ties in row order (np.lexsort): two stable sorts
+    by_arrival = np.argsort(entered[rows], kind="mergesort")
+    lead = leader_of[rows][by_arrival]
+    order = by_arrival[np.argsort(lead, kind="mergesort")]
+    cum, base, m = 0.0, 0.0, 0
+    previous = -1
+    for i in range(k):
+        r = rows[order[i]]
+        who = leader_of[r]
+        work = hours[r] * factor
+        cum = work if i == 0 else cum + work
+        if who != previous:                 # the leader's first: the running sum restarts
+            base = max(base, cum - work)
+            previous = who
+        end = carry[who] + cum - base       # hours into the day when he finishes this one
+        if end - work < hours_today:        # started within today's hours
+            last[who] = max(last[who], end)
+            done[m], clock[m] = r, day_start + end / staff
+            m += 1
+    return demand, last, done[:m], clock[:m]
+
+
+_settle = per_issue(_settle_loop)
 
 
 class GridLeaders:
