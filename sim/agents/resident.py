@@ -128,7 +128,7 @@ def _attributes(cell: np.ndarray, n_cat: int, u_sev: np.ndarray, u_terr: np.ndar
 _attributes_compiled = compile_kernel(_attributes)
 
 
-def _ratings_loop(rows: np.ndarray, took: np.ndarray, noise: np.ndarray, deadline: np.ndarray,
+def _rate_loop(rows: np.ndarray, took: np.ndarray, noise: np.ndarray, deadline: np.ndarray,
                   resolved: np.ndarray, lateness_penalty: float, unresolved: float,
                   satisfaction: np.ndarray) -> np.ndarray:
     """:meth:`Residents.rate`, issue by issue (``took``: working days to close)."""
@@ -170,7 +170,7 @@ def _routes_loop(rows: np.ndarray, u1: np.ndarray, u2: np.ndarray, resident: np.
 ORGANISER, RESIDENT = int(FoundBy.ORGANISER), int(FoundBy.RESIDENT)    # ints for compiled code
 HOTLINE, GRID = int(Channel.HOTLINE), int(Channel.GRID)
 _routes = per_issue(_routes_loop)
-_ratings = per_issue(_ratings_loop, error_model="numpy")     # x / 0: inf or nan, as numpy
+_rate = per_issue(_rate_loop, error_model="numpy")     # x / 0: inf or nan, as numpy
 
 
 class Resident(Agent):
@@ -373,7 +373,7 @@ class Residents:
         m, r = self.model, self.model.scenario_spec.residents
         iss = m.issues
         noise = m.streams["rating"].normal(0.0, 1.0, len(rows)) * r.rating_noise
-        sat = _ratings(rows, m.working_days(rows, t), noise, iss.deadline, iss.resolved,
+        sat = _rate(rows, m.working_days(rows, t), noise, iss.deadline, iss.resolved,
                        r.lateness_penalty, r.unresolved_satisfaction, iss.satisfaction)
         self._ratings.append((iss.resident[rows], sat))
 
