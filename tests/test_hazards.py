@@ -7,7 +7,8 @@
 - compaction: when finished rows leave the working arrays changes nothing;
 - a whole run (every table, the event log included, and every metric) with every compiled
   kernel and with none (``GRIDSIM_NO_NUMBA=1``). The working clock's kernels have their own
-  property test in tests/test_queueing.py.
+  property test in tests/test_queueing.py; the agents' per-issue rules and the row selections
+  theirs in tests/test_rules.py.
 """
 
 from __future__ import annotations
@@ -81,8 +82,8 @@ for days, extra in ((60, {}), (15, {"run.slice_hours": 3.0})):    # one slice a 
 
 def test_a_run_is_identical_with_and_without_numba():
     """Every compiled kernel (hazards, arrivals' search, the working clock, the book-keeping
-    of moves, the FIFO queues) against its numpy or plain-Python fallback: every table of a
-    run, its event log included, and every metric, bit for bit."""
+    of moves, the FIFO queues, the agents' per-issue rules) against its numpy or plain-Python
+    fallback: every table of a run, its event log included, and every metric, bit for bit."""
     root = Path(__file__).resolve().parent.parent
     outs = [subprocess.run([sys.executable, "-c", RUN_AND_HASH], cwd=root, check=True,
                            capture_output=True, text=True,

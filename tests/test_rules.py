@@ -1,0 +1,183 @@
+"""The agents' per-issue rules keep their promises, compiled or not, and the row selections
+equal their numpy forms.
+
+The rules of platforms, units, grid leaders and residents are written once, as loops over issues
+(``per_issue`` in ``sim/compiled.py``), and compiled with numba when it is there. Each test here
+runs a rule in both forms on random inputs: the two must agree, and what the rule promises must
+hold. (That the model's results did not move when the rules became loops is held by the
+committed experiments' exact reproduction, tests/test_experiment.py; a whole run with and
+without numba by tests/test_hazards.py.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sim.agents.department as dep
+import sim.agents.grid_leader as gl
+import sim.agents.platform as plat
+import sim.agents.resident as res
+from sim import bookkeeping
+from sim.issues import Channel, FoundBy
+
+seeds = st.integers(0, 2**32 - 1)
+
+
+def both(plain, compiled):
+    """The plain-Python rule and the compiled one (the same function without numba)."""
+    return pytest.mark.parametrize("rule", [plain, compiled], ids=["plain", "compiled"])
+
+
+def agree(a, b) -> None:
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@both(plat._dispatch_loop, plat._dispatch)
+@given(seed=seeds, districts=st.integers(1, 3), lines=st.integers(1, 4),
+       towns=st.integers(1, 3), n=st.integers(0, 40), accuracy=st.floats(0.0, 1.0))
+def test_dispatch_sends_to_the_responsible_unit_or_another_of_its_district(
+        rule, seed, districts, lines, towns, n, accuracy):
+    rng = np.random.default_rng(seed)
+    n_line = districts * lines
+    line_unit = np.arange(n_line).reshape(districts, lines)
+    units = np.concatenate([line_unit, n_line + np.arange(districts * towns).reshape(
+        districts, towns)], axis=1)
+    unit_department = (np.arange(n_line) % lines).astype(np.int16)
+    township = rng.integers(0, districts * towns, n)
+    responsible = units[township // towns, rng.integers(0, units.shape[1], n)].astype(np.int16)
+    dispatches = rng.integers(0, 3, n).astype(np.int16)
+    bound = rng.random(n) < 0.2
+    first_dispatch = np.where(dispatches > 0, rng.random(n) * 5, np.nan)
+    first_unit = np.full(n, -1, dtype=np.int16)
+    unit = np.full(n, -1, dtype=np.int16)
+    t = rng.random(n) * 5
+    u = rng.random(n)
+    other = rng.integers(0, max(units.shape[1] - 1, 1), n)
+    before = dispatches.copy(), first_dispatch.copy()
+    rows = np.arange(n)
+    rule(rows, t, u, other, dispatches, responsible, bound, township, units, n_line,
+         unit_department, towns, accuracy, accuracy, 1.0, unit, first_unit, first_dispatch)
+    right = (u < accuracy) | bound | (units.shape[1] == 1)
+    assert (unit[right] == responsible[right]).all()
+    for r in np.flatnonzero(~right):              # a mistake: another unit of the district
+        assert unit[r] != responsible[r]
+        assert unit[r] in units[township[r] // towns]
+    assert (dispatches == before[0] + 1).all()
+    first = np.isnan(before[1])
+    assert (first_unit[first] == unit[first]).all() and (first_unit[~first] == -1).all()
+    np.testing.assert_array_equal(first_dispatch, np.fmin(before[1], t))
+
+
+@both(dep._passes_back_loop, dep._passes_back)
+@given(seed=seeds, n=st.integers(0, 40), p=st.floats(0.0, 1.0), readiness=st.floats(0.0, 3.0))
+def test_a_bound_unit_never_passes_back_and_every_pass_back_is_counted(
+        rule, seed, n, p, readiness):
+    rng = np.random.default_rng(seed)
+    n_units, n_line = 5, 3
+    unit = rng.integers(0, n_units, n).astype(np.int16)
+    responsible = np.where(rng.random(n) < 0.7, unit, (unit + 1) % n_units).astype(np.int16)
+    bound = rng.random(n) < 0.3
+    members = rng.integers(0, 2, (2, 3))
+    received, passed = np.zeros(n_units), np.zeros(n_units)
+    rejections, total = np.zeros(n, np.int16), np.ones(n, np.int16)
+    back = rule(np.arange(n), rng.random(n), unit, responsible, rng.random(n) < 0.5, bound,
+                rng.integers(0, 2, n), n_line, np.array([0, 1, 2], np.int16), members, p, p,
+                1.0, 1.0, np.full(n_units, readiness), received, passed, rejections, total)
+    right = unit == responsible
+    assert not back[right & bound].any()                  # a ruling binds the right unit
+    assert back[~right].all()                             # p_wrong = 1: a wrong unit refuses
+    np.testing.assert_array_equal(received, np.bincount(unit, minlength=n_units))
+    np.testing.assert_array_equal(passed, np.bincount(unit[back], minlength=n_units))
+    np.testing.assert_array_equal(rejections, back.astype(int))
+    np.testing.assert_array_equal(total, 1 + back)
+
+
+@both(gl._settle_loop, gl._settle)
+@given(seed=seeds, n=st.integers(0, 30), leaders=st.integers(1, 4),
+       hours_today=st.floats(0.5, 8.0))
+def test_each_leader_settles_fifo_and_starts_only_within_the_day(
+        rule, seed, n, leaders, hours_today):
+    rng = np.random.default_rng(seed)
+    leader = rng.integers(0, leaders, n)
+    hours = rng.exponential(2.0, n)
+    entered = rng.integers(0, 4, n) + rng.choice([0.0, 0.5], n)       # with ties
+    carry = rng.random(leaders) * 3
+    rows = rng.permutation(n)
+    demand, last, done, clock = rule(rows, leader, hours, entered, 1.0, carry, hours_today,
+                                     100.0, 1.0)
+    np.testing.assert_allclose(demand, carry + np.bincount(leader, hours, minlength=leaders))
+    finished = dict(zip(done.tolist(), (clock - 100.0).tolist(), strict=True))
+    for who in range(leaders):                  # by hand: each list in order of arrival
+        mine = sorted((i for i in range(n) if leader[rows[i]] == who),
+                      key=lambda i: entered[rows[i]])        # ties: in the order given
+        start, end_of_day = carry[who], carry[who]
+        for r in rows[mine]:
+            if start < hours_today:             # started today: finishes after its work
+                assert finished.pop(r) == pytest.approx(start + hours[r])
+                end_of_day = start + hours[r]
+            start += hours[r]
+        assert last[who] == pytest.approx(end_of_day)
+    assert not finished                          # nothing started that should wait
+
+
+@both(res._rate_loop, res._rate)
+def test_ratings_fall_with_lateness_and_without_resolution(rule):
+    took = np.array([1.0, 5.0, 7.5, 50.0, 1.0, np.nan])
+    deadline = np.array([5.0, 5.0, 5.0, 5.0, 5.0, 5.0])
+    resolved = np.array([1, 1, 1, 1, 0, 1], dtype=np.int8)
+    satisfaction = np.full(6, np.nan)
+    sat = rule(np.arange(6), took, np.zeros(6), deadline, resolved, 0.8, 0.1, satisfaction)
+    # on time: 1; half the deadline late: 1 - 0.8 × 0.5; lateness counts at most 1
+    np.testing.assert_allclose(sat[:5], [1.0, 1.0, 0.6, 0.2, 0.1])
+    assert np.isnan(sat[5])
+    np.testing.assert_array_equal(satisfaction, sat)
+    noisy = rule(np.arange(2), took[:2], np.array([0.5, -2.0]), deadline, resolved, 0.8, 0.1,
+                 satisfaction)
+    np.testing.assert_array_equal(noisy, [1.0, 0.0])       # within [0, 1]
+
+
+@both(res._routes_loop, res._routes)
+@given(seed=seeds, n=st.integers(0, 40), settle=st.floats(0.0, 1.0),
+       hotline=st.floats(0.0, 1.0))
+def test_reports_are_routed_and_marked(rule, seed, n, settle, hotline):
+    rng = np.random.default_rng(seed)
+    organised = rng.random(6) < 0.5
+    resident, severity = rng.integers(0, 6, n), rng.integers(0, 3, n).astype(np.int8)
+    found_by, channel = np.zeros(n, np.int8), np.zeros(n, np.int8)
+    route = rule(np.arange(n), rng.random(n), rng.random(n), resident, severity, organised,
+                 settle, hotline, 0.0, found_by, channel)
+    org = organised[resident]
+    assert (org & (severity == 0))[route == 0].all()    # only organised residents, minor issues
+    assert (org[route == 1]).all()                      # the unorganised' hotline share is 0
+    np.testing.assert_array_equal(found_by, np.where(org, FoundBy.ORGANISER, FoundBy.RESIDENT))
+    np.testing.assert_array_equal(channel, np.where(route == 1, Channel.HOTLINE, Channel.GRID))
+
+
+@pytest.mark.skipif(bookkeeping.COMPILED_SELECTION is None, reason="numba is not installed")
+@settings(max_examples=60)
+@given(seed=seeds, n=st.integers(0, 80))
+def test_compiled_selections_equal_numpy(seed, n):
+    rng = np.random.default_rng(seed)
+    status = rng.integers(0, 12, n).astype(np.int8)
+    next_time = np.where(rng.random(n) < 0.4, np.inf, rng.random(n) * 3)
+    entered = rng.random(n) * 3
+    reported = np.where(rng.random(n) < 0.3, np.nan, rng.random(n))
+    severity = rng.integers(0, 3, n).astype(np.int8)
+    due = np.flatnonzero(next_time < 2.0)
+    c, p = bookkeeping.COMPILED_SELECTION, bookkeeping.NUMPY_SELECTION
+    agree([c.due_rows(next_time, 2.0), c.waiting_rows(status, next_time, entered, 2.0, 4),
+           c.rows_in(due, status, next_time, 6, 1.5), [c.next_event(status, next_time,
+                                                                    entered, 4)],
+           c.unscheduled_rows(status, next_time, 2), c.aged_rows(status, severity, entered,
+                                                                  1.0, 9),
+           c.reported_open_rows(status, reported, 4, 9)],
+          [p.due_rows(next_time, 2.0), p.waiting_rows(status, next_time, entered, 2.0, 4),
+           p.rows_in(due, status, next_time, 6, 1.5), [p.next_event(status, next_time,
+                                                                    entered, 4)],
+           p.unscheduled_rows(status, next_time, 2), p.aged_rows(status, severity, entered,
+                                                                  1.0, 9),
+           p.reported_open_rows(status, reported, 4, 9)])
