@@ -1,8 +1,17 @@
-"""Compiled helpers: per-item loops that numpy cannot vectorise, compiled with numba.
+"""Compiled helpers: per-item loops, compiled with numba.
 
-Each helper is a plain function that also runs uncompiled, and a test holds the two identical.
-Without numba, or with ``GRIDSIM_NO_NUMBA=1``, :func:`compile_kernel` gives ``None`` and the
-caller falls back to its plain version.
+Two kinds:
+
+- kernels (:func:`compile_kernel`) for book-keeping that numpy also does well at a city's size:
+  the selections of rows, moves, the working clock, queues, discovery. Each has a numpy or
+  plain form that the caller falls back to, and a test holds the two identical.
+- the agents' rules issue by issue (:func:`per_issue`): who dispatches where, who passes back,
+  a leader's day, residents' routes and ratings. At a district's size a rule written in numpy
+  is a dozen passes over a few hundred issues, each costing more in overhead than in work; as
+  one loop it is one call. A rule is written once, as the loop; without numba the loop runs as
+  plain Python.
+
+Without numba, or with ``GRIDSIM_NO_NUMBA=1``, nothing is compiled and results are the same.
 """
 
 from __future__ import annotations
