@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sim.compiled import compile_kernel
+from sim.compiled import compile_kernel, per_issue
 
 
 def move_rows(rows: np.ndarray, t: np.ndarray, to: int, node_base: int, node_from: np.ndarray,
@@ -68,6 +68,25 @@ def move_rows(rows: np.ndarray, t: np.ndarray, to: int, node_base: int, node_fro
 
 
 compiled_move_rows = compile_kernel(move_rows)    # None without numba
+
+
+def _at_platform_loop(rows: np.ndarray, t: np.ndarray, platform: np.ndarray,
+                      platform_col: np.ndarray, reported: np.ndarray) -> int:
+    """Issues arrive at platforms at times ``t``: each is held by its platform, and keeps the
+    time it was first reported. Returns how many were reported for the first time."""
+    first = 0
+    for i in range(len(rows)):
+        r = rows[i]
+        platform_col[r] = platform[i]
+        if np.isnan(reported[r]):
+            reported[r] = t[i]
+            first += 1
+        elif t[i] < reported[r]:
+            reported[r] = t[i]
+    return first
+
+
+at_platform = per_issue(_at_platform_loop)
 
 
 def due_rows(next_time: np.ndarray, until: float) -> np.ndarray:

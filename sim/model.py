@@ -591,9 +591,8 @@ class GridModel(Model):
                     actor: int | np.ndarray) -> None:
         """An issue arrives at a platform and waits for intake."""
         iss = self.issues
-        iss.platform[rows] = platform
-        self.flow["reported"] += np.count_nonzero(np.isnan(iss.reported[rows]))
-        iss.reported[rows] = np.fmin(iss.reported[rows], t)
+        self.flow["reported"] += bookkeeping.at_platform(rows, t, platform, iss.platform,
+                                                         iss.reported)
         self.move(rows, t, event, Status.PLATFORM, actor)
 
     def working_days(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:

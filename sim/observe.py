@@ -24,7 +24,7 @@ AVERAGE_KEYS = [(int(st), f"avg_{st.name.lower()}") for st in Status if st < Sta
 def daily_row(m: GridModel, day: int, counts: np.ndarray) -> dict[str, float]:
     """Flows during ``day`` and stocks at its end (time ``day + 1``); ``counts``: the issues in
     each status at the end of the day."""
-    ev = m.event_counts
+    ev = m.event_counts.tolist()          # Python ints: cheaper to look up than the array
     res = m.residents
     row: dict[str, float] = {
         "day": day,

@@ -236,11 +236,12 @@ class Residents:
         cum_rate, guide = self._cum_rate(day)
         total_rate = float(cum_rate[-1]) if len(cum_rate) else 0.0
         n = rng.poisson(total_rate * scale)
-        cell = search_right(cum_rate, guide, rng.random(n) * total_rate)
-        # Attribute draws are the same whatever the policy: common random numbers.
-        t = day + rng.random(n)
-        u_sev, u_terr, u_amb, u_col = (rng.random(n), rng.random(n), rng.random(n),
-                                       rng.random(n))
+        # Six uniforms per issue, as six arrays in turn (one call: the same numbers): its cell,
+        # its time, severity, territoriality, ambiguity and collectiveness. Attribute draws
+        # are the same whatever the policy: common random numbers.
+        u_cell, u_t, u_sev, u_terr, u_amb, u_col = rng.random((6, n))
+        cell = search_right(cum_rate, guide, u_cell * total_rate)
+        t = day + u_t
         z, e = rng.standard_normal(n), rng.standard_exponential(n)
         if n == 0:
             return
