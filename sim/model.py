@@ -507,16 +507,11 @@ class GridModel(Model):
                   iss.service_end[rows])
 
     def service_ends(self, rows: np.ndarray, t: np.ndarray) -> None:
-        iss = self.issues
-        line = iss.unit[rows] < self.n_departments
-        iss.settled_by[rows] = np.where(line, SettledBy.DEPARTMENT, SettledBy.TOWNSHIP)
-        self.units.record_closures(rows, t)
-        quality = np.where(iss.superficial[rows], 0.0, self.scenario_spec.units.quality)
-        unit = iss.unit[rows]
-        self.close(rows, t, quality, self.units.actor[unit])
-        rated = ~np.isnan(iss.satisfaction[rows])
-        self.units.adaptation.ledger.add("sat_sum", unit[rated], iss.satisfaction[rows][rated])
-        self.units.adaptation.ledger.add("sat_n", unit[rated])
+        """The unit finishes (办结) and closes; its evaluation books the closure and then the
+        residents' rating of it."""
+        quality = self.units.record_closures(rows, t)
+        self.close(rows, t, quality, self.units.actor[self.issues.unit[rows]])
+        self.units.record_ratings(rows)
 
     def grid_settles(self, rows: np.ndarray, t: np.ndarray) -> None:
         iss = self.issues

@@ -17,6 +17,7 @@ from mesa import Agent
 
 from sim.compiled import per_issue
 from sim.evaluation import Adaptation
+from sim.issues import SettledBy
 from sim.queueing import ServerPools
 
 if TYPE_CHECKING:
@@ -122,12 +123,23 @@ class Units:
                             sc.units.coordination_hours, sc.evaluation.superficial_work)
         return self.pools.join(iss.unit[rows], t, hours)
 
-    def record_closures(self, rows: np.ndarray, t: np.ndarray) -> None:
-        """Book the units' closures (and whether on time) for their evaluation."""
+    def record_closures(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Units close ``rows`` at ``t``: each issue is settled by its department or township
+        office, and its unit's ledger books the closure and whether it was on time (for the
+        evaluation). Returns the chance each closure truly resolves the issue (none when it is
+        superficial)."""
+        m = self.model
+        iss = m.issues
+        led = self.adaptation.ledger
+        return _book_closures(rows, m.working_days(rows, t), iss.unit, iss.deadline,
+                              iss.superficial, self.n_line, m.scenario_spec.units.quality,
+                              iss.settled_by, led.closed, led.on_time)
+
+    def record_ratings(self, rows: np.ndarray) -> None:
+        """Book residents' ratings of the units' closures ``rows`` (those rated)."""
         iss = self.model.issues
         led = self.adaptation.ledger
-        _book_closures(rows, self.model.working_days(rows, t), iss.unit, iss.deadline,
-                       led.closed, led.on_time)
+        _book_ratings(rows, iss.unit, iss.satisfaction, led.sat_sum, led.sat_n)
 
     def evaluate(self, day: int) -> None:
         """At the end of each evaluation period, units adapt to their design (考核)."""
@@ -190,16 +202,38 @@ def _work_hours_loop(rows: np.ndarray, draws: np.ndarray, unit: np.ndarray,
 
 
 def _book_closures_loop(rows: np.ndarray, took: np.ndarray, unit: np.ndarray,
-                        deadline: np.ndarray, closed: np.ndarray, on_time: np.ndarray) -> None:
-    """:meth:`Units.record_closures`: each closure, and whether it took no more working days
-    than its deadline, in its unit's ledger."""
+                        deadline: np.ndarray, superficial: np.ndarray, n_line: int,
+                        quality: float, settled_by: np.ndarray, closed: np.ndarray,
+                        on_time: np.ndarray) -> np.ndarray:
+    """:meth:`Units.record_closures` (``took``: working days from report to closure)."""
+    resolves = np.empty(len(rows))
     for i in range(len(rows)):
-        k = unit[rows[i]]
+        r = rows[i]
+        k = unit[r]
+        settled_by[r] = BY_DEPARTMENT if k < n_line else BY_TOWNSHIP
         closed[k] += 1.0
-        if took[i] <= deadline[rows[i]]:
+        if took[i] <= deadline[r]:
             on_time[k] += 1.0
+        resolves[i] = 0.0 if superficial[r] else quality
+    return resolves
 
 
+def _book_ratings_loop(rows: np.ndarray, unit: np.ndarray, satisfaction: np.ndarray,
+                       sat_sum: np.ndarray, sat_n: np.ndarray) -> None:
+    """:meth:`Units.record_ratings`: this call's sums first, in row order, then added to the
+    ledger's (as ``np.bincount`` and ``+=`` do)."""
+    sums = np.zeros(len(sat_sum))
+    for i in range(len(rows)):
+        s = satisfaction[rows[i]]
+        if not np.isnan(s):
+            sums[unit[rows[i]]] += s
+            sat_n[unit[rows[i]]] += 1.0
+    for k in range(len(sat_sum)):
+        sat_sum[k] += sums[k]
+
+
+BY_DEPARTMENT, BY_TOWNSHIP = int(SettledBy.DEPARTMENT), int(SettledBy.TOWNSHIP)  # for loops
 _passes_back = per_issue(_passes_back_loop)
 _book_closures = per_issue(_book_closures_loop)
+_book_ratings = per_issue(_book_ratings_loop)
 _work_hours = per_issue(_work_hours_loop)
