@@ -120,6 +120,50 @@ def _settle_loop(rows: np.ndarray, leader_of: np.ndarray, hours: np.ndarray,
 _settle = per_issue(_settle_loop)
 
 
+def _hours_of_day_loop(hours: float, admin: np.ndarray, handling: np.ndarray,
+                       service_hours: float, patrol_hours: float, stress_effect: float,
+                       stress: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each level-3 leader's working day after pushed-down tasks and settling: services, then
+    patrol (its target cut by stress), within the hours left; and the hours worked."""
+    n = len(admin)
+    service, patrol, worked = np.empty(n), np.empty(n), np.empty(n)
+    for j in range(n):
+        left = max(hours - admin[j] - handling[j], 0.0)
+        service[j] = min(service_hours, left)
+        left = left - service[j]
+        target = patrol_hours * (1.0 - stress_effect * min(stress[j], 1.0))
+        patrol[j] = min(target, left)
+        worked[j] = admin[j] + handling[j] + service[j] + patrol[j]
+    return service, patrol, worked
+
+
+def _strain_and_learn_loop(demand: np.ndarray, hours: float, u_quit: np.ndarray,
+                           u_train: np.ndarray, recovery: float, stress_gain: float,
+                           quit_stress: float, quit_rate: float, coverage: float,
+                           newcomer_skill: float, skill_gain: float, learn: np.ndarray,
+                           stress_effect: float, stress: np.ndarray, trained: np.ndarray,
+                           skill: np.ndarray, effect: np.ndarray) -> int:
+    """:meth:`GridLeaders._strain_and_learn`, leader by leader; ``learn``: a day's step
+    towards full skill, untrained and trained. Returns how many quit."""
+    quits = 0
+    for j in range(len(stress)):
+        over = max(demand[j] / hours - 1.0, 0.0)
+        stress[j] = stress[j] * (1.0 - recovery) + stress_gain * over
+        if stress[j] > quit_stress and u_quit[j] < quit_rate:
+            quits += 1
+            trained[j] = u_train[j] < coverage
+            skill[j] = newcomer_skill + (skill_gain if trained[j] else 0.0) * (
+                1 - newcomer_skill)
+            stress[j] = 0.0
+        skill[j] += (1.0 - skill[j]) * learn[1 if trained[j] else 0]
+        effect[j] = skill[j] * (1.0 - stress_effect * min(stress[j], 1.0))
+    return quits
+
+
+_hours_of_day = per_issue(_hours_of_day_loop)
+_strain_and_learn = per_issue(_strain_and_learn_loop, error_model="numpy")
+
+
 class GridLeaders:
     """Grid leaders on all three levels and their vectorised work.
 
@@ -163,15 +207,16 @@ class GridLeaders:
                         else 0.0, g.handling_hours_factor)
         self.l2.settle_today(m, day, self.l2.hours if open_today else 0.0,
                              g.handling_hours_factor)
-        left = np.maximum(l3.hours - self.admin - l3.handling, 0.0)
-        self.service = np.minimum(g.service_hours, left) if open_today else np.zeros(l3.n)
-        left = left - self.service
-        target = g.level3_patrol_hours * (1.0 - g.stress_effect * np.minimum(self.stress, 1.0))
-        l3.patrol = np.minimum(target, left) if open_today else np.zeros(l3.n)
-        l3.worked = self.admin + l3.handling + self.service + l3.patrol
         self.l2.worked = self.l2.handling
-        if open_today:
-            self._strain_and_learn()
+        if not open_today:
+            self.service, l3.patrol = np.zeros(l3.n), np.zeros(l3.n)
+            l3.worked = self.admin + l3.handling + self.service + l3.patrol
+            return
+        # services (办实事) from the hours left, then patrol, cut by stress
+        self.service, l3.patrol, l3.worked = _hours_of_day(
+            l3.hours, self.admin, l3.handling, g.service_hours, g.level3_patrol_hours,
+            g.stress_effect, self.stress)
+        self._strain_and_learn()
 
     def demand(self) -> np.ndarray:
         """Level-3 leaders' hours asked of them today: pushed-down tasks, held work, services
@@ -184,22 +229,18 @@ class GridLeaders:
         return self.demand() > self.l3.hours
 
     def _strain_and_learn(self) -> None:
-        """Overload builds stress; stressed leaders may quit; skill grows with experience."""
+        """Overload builds stress; stressed leaders may quit, and a newcomer (trained or not)
+        takes over; skill grows with experience, faster for the trained."""
         g, tr = self.model.scenario_spec.grid_leaders, self.model.scenario_spec.training
-        over = np.maximum(self.demand() / self.l3.hours - 1.0, 0.0)
-        self.stress = self.stress * (1.0 - g.stress_recovery) + g.stress_gain * over
         rng = self.model.streams["staff"]
         u_quit, u_train = rng.random(self.l3.n), rng.random(self.l3.n)
-        quit = (self.stress > g.quit_stress) & (u_quit < g.quit_rate)
-        self.quits_today = int(quit.sum())
         gain = tr.leader_skill_gain * tr.quality
-        self.trained[quit] = u_train[quit] < tr.leader_coverage
-        start = g.newcomer_skill + np.where(self.trained[quit], gain, 0.0) * (1 - g.newcomer_skill)
-        self.skill[quit] = start
-        self.stress[quit] = 0.0
-        rate = (1.0 / g.learning_days) * np.where(self.trained, 1.0 + gain, 1.0)
-        self.skill += (1.0 - self.skill) * (1.0 - np.exp(-rate))
-        self._effect = self._effectiveness()
+        # a day's step towards full skill, untrained and trained (numpy's exp, as before)
+        learn = 1.0 - np.exp(-((1.0 / g.learning_days) * np.array([1.0, 1.0 + gain])))
+        self.quits_today = _strain_and_learn(
+            self.demand(), self.l3.hours, u_quit, u_train, g.stress_recovery, g.stress_gain,
+            g.quit_stress, g.quit_rate, tr.leader_coverage, g.newcomer_skill, gain, learn,
+            g.stress_effect, self.stress, self.trained, self.skill, self._effect)
 
     def _effectiveness(self) -> np.ndarray:
         g = self.model.scenario_spec.grid_leaders
