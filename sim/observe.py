@@ -42,14 +42,15 @@ def daily_row(m: GridModel, day: int, counts: np.ndarray) -> dict[str, float]:
         "petitions": ev[Event.PETITION],
         "incidents": ev[Event.INCIDENT],
     }
+    open_counts = counts.tolist()
     for st, key in OPEN_KEYS:
-        row[key] = counts[st]
-    row["open_total"] = counts[: Status.CLOSED].sum()
+        row[key] = open_counts[st]
+    row["open_total"] = sum(open_counts[: Status.CLOSED])
     row["open_overdue"] = _overdue(m, day)
     # day-average stocks: start-of-day stock plus the time-weighted entries less exits
-    avg = m.stock_start + m.area_in - m.area_out
+    avg = (m.stock_start + m.area_in - m.area_out).tolist()
     for st, key in AVERAGE_KEYS:
-        row[key] = float(avg[st])
+        row[key] = avg[st]
     gl = m.grid_leaders
     row["leader_hours_mean"] = _mean(gl.l3.worked)
     row["leader_demand_hours_mean"] = _mean(gl.demand())
