@@ -87,9 +87,19 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
         terminate()
         return
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    results = getattr(pool, "_result_queue", None)      # shutdown() lets go of it
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in procs:
         proc.terminate()
+    for proc in procs:
+        proc.join(5)
+    # A worker stopped halfway through sending its result leaves the pool's manager thread
+    # waiting for the rest of the message, and the interpreter joins that thread at exit: a
+    # hang. Our copy of the result pipe's writing end is the last one open once the workers
+    # are gone; closing it gives the reader an end of file, which the pool treats as broken.
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        writer.close()
 
 
 def processes(fn: Callable[[Any], Any], items: Iterable[Any], jobs: int, on_lost: Lost

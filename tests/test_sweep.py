@@ -262,6 +262,34 @@ def test_interrupted_sweep_resumes_to_the_same_results(serial: Path, tmp_path: P
 
 
 # --- executors -------------------------------------------------------------------------------
+HALF_SENT = r"""
+import os, struct, time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from sim.executors import stop_pool
+
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+    pool.submit(time.sleep, 60)
+    time.sleep(1.0)                       # the worker is up and busy
+    # what a worker stopped halfway through sending its result leaves in the result pipe: a
+    # message's header and the start of its body, which the pool's manager thread reads
+    os.write(pool._result_queue._writer.fileno(), struct.pack("!i", 1000) + b"abc")
+    time.sleep(0.5)
+    stop_pool(pool)
+    print("stopped", flush=True)
+"""
+
+
+def test_stopping_a_pool_never_hangs_on_a_half_sent_result() -> None:
+    """A Ctrl-C that stops a worker halfway through sending its result must not leave the
+    driver waiting for the rest at exit (the pool's manager thread, joined at exit)."""
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", HALF_SENT], cwd=root, capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0 and "stopped" in out.stdout, out.stderr
+
+
 def _same_tables(a: Path, b: Path) -> None:
     for name in ("metrics.csv", "comparison.csv", "design.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
