@@ -421,7 +421,7 @@ class GridModel(Model):
     def take_in(self, rows: np.ndarray) -> None:
         iss = self.issues
         self.platforms.flag(rows)
-        start, done = self.platforms.take_in(rows, iss.entered[rows].copy())
+        start, done = self.platforms.take_in(rows, iss.entered[rows])
         self.log(rows, start, Event.TAKE_IN, Status.PLATFORM, self.platforms.actor[
             iss.platform[rows]])
         iss.next_time[rows] = done
@@ -430,13 +430,16 @@ class GridModel(Model):
         """After intake: rule on responsibility, escalate beyond authority, or dispatch."""
         iss = self.issues
         code, above = self.platforms.decide(rows)
-        esc = code == 2
-        self.to_platform(rows[esc], t[esc], above[esc], Event.ESCALATE,
-                         self.platforms.actor[iss.platform[rows[esc]]])
-        rule = code == 1
-        self.start_ruling(rows[rule], t[rule])
-        go = code == 0
-        self.dispatch(rows[go], t[go], Event.DISPATCH)
+        if code.any():                      # most days every issue is simply dispatched
+            esc = code == 2
+            if esc.any():
+                self.to_platform(rows[esc], t[esc], above[esc], Event.ESCALATE,
+                                 self.platforms.actor[iss.platform[rows[esc]]])
+            rule = code == 1
+            self.start_ruling(rows[rule], t[rule])
+            go = code == 0
+            rows, t = rows[go], t[go]
+        self.dispatch(rows, t, Event.DISPATCH)
 
     @transition
     def start_ruling(self, rows: np.ndarray, t: np.ndarray) -> None:
