@@ -207,7 +207,8 @@ class GridModel(Model):
                                      self.work_team_finds, self.volunteer_reports,
                                      self.campaign_finds)):
             if found[k]:
-                handler(known[ck == k], tk[ck == k])
+                by = ck == k
+                handler(known[by], tk[by])
 
     def patrol_finds(self, rows: np.ndarray, t: np.ndarray) -> None:
         """A level-3 leader finds issues on patrol (巡查) and takes them."""
