@@ -46,7 +46,8 @@ def test_dispatch_sends_to_the_responsible_unit_or_another_of_its_district(
     line_unit = np.arange(n_line).reshape(districts, lines)
     units = np.concatenate([line_unit, n_line + np.arange(districts * towns).reshape(
         districts, towns)], axis=1)
-    unit_department = (np.arange(n_line) % lines).astype(np.int16)
+    position = np.concatenate([np.arange(n_line) % lines, lines + np.arange(districts * towns)
+                               % towns])              # each unit's place in its district's row
     township = rng.integers(0, districts * towns, n)
     responsible = units[township // towns, rng.integers(0, units.shape[1], n)].astype(np.int16)
     dispatches = rng.integers(0, 3, n).astype(np.int16)
@@ -59,8 +60,8 @@ def test_dispatch_sends_to_the_responsible_unit_or_another_of_its_district(
     other = rng.integers(0, max(units.shape[1] - 1, 1), n)
     before = dispatches.copy(), first_dispatch.copy()
     rows = np.arange(n)
-    rule(rows, t, u, other, dispatches, responsible, bound, township, units, n_line,
-         unit_department, towns, accuracy, accuracy, 1.0, unit, first_unit, first_dispatch)
+    rule(rows, t, u, other, dispatches, responsible, bound, township, units, position, towns,
+         accuracy, accuracy, 1.0, unit, first_unit, first_dispatch)
     right = (u < accuracy) | bound | (units.shape[1] == 1)
     assert (unit[right] == responsible[right]).all()
     for r in np.flatnonzero(~right):              # a mistake: another unit of the district

@@ -58,6 +58,7 @@ class Platforms:
         index = np.arange(len(self.agents))
         self.on_hotline = (index < k) | (index == lay.city_platform)
         self.pool_index = np.where(index < k, index, np.where(self.on_hotline, k, index - k))
+        self.position = lay.position(np.arange(lay.n_units))     # in its district's row
 
     def error_factor(self) -> float:
         """Share of the dispatch errors left after operator training and grid alignment."""
@@ -118,9 +119,9 @@ class Platforms:
                  else np.zeros(len(rows), dtype=np.int64))
         lay = self.layout
         _dispatch(rows, t, u, other, iss.dispatches, iss.responsible, iss.bound, iss.grid_l1,
-                  units, lay.n_line, lay.unit_department, lay.townships_per_district,
-                  p.dispatch_accuracy, p.redispatch_accuracy, self.error_factor(), iss.unit,
-                  iss.first_unit, iss.first_dispatch)
+                  units, self.position, lay.townships_per_district, p.dispatch_accuracy,
+                  p.redispatch_accuracy, self.error_factor(), iss.unit, iss.first_unit,
+                  iss.first_dispatch)
 
     def decide(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """After intake, for each issue: dispatch (0), rule here (1) or escalate (2); and the
@@ -145,13 +146,13 @@ class Platforms:
 # (sim/compiled.py). Each gives what the vectorised rule gives, issue by issue.
 def _dispatch_loop(rows: np.ndarray, t: np.ndarray, u: np.ndarray, other: np.ndarray,
                    dispatches: np.ndarray, responsible: np.ndarray, bound: np.ndarray,
-                   grid_l1: np.ndarray, units: np.ndarray, n_line: int,
-                   unit_department: np.ndarray, townships_per_district: int,
-                   first_accuracy: float, again_accuracy: float, error_factor: float,
-                   unit: np.ndarray, first_unit: np.ndarray, first_dispatch: np.ndarray) -> None:
-    """:meth:`Platforms.dispatch` from its draws ``u`` and ``other``."""
+                   grid_l1: np.ndarray, units: np.ndarray, position: np.ndarray,
+                   townships_per_district: int, first_accuracy: float, again_accuracy: float,
+                   error_factor: float, unit: np.ndarray, first_unit: np.ndarray,
+                   first_dispatch: np.ndarray) -> None:
+    """:meth:`Platforms.dispatch` from its draws ``u`` and ``other`` (``position``: each
+    unit's place in its district's row of ``units``)."""
     n = units.shape[1]
-    line_positions = n - townships_per_district
     for i in range(len(rows)):
         r = rows[i]
         resp = responsible[r]
@@ -161,9 +162,7 @@ def _dispatch_loop(rows: np.ndarray, t: np.ndarray, u: np.ndarray, other: np.nda
             unit[r] = resp
         else:
             # any unit of the district but the responsible one (its position skipped)
-            pos = (unit_department[resp] if resp < n_line
-                   else line_positions + (resp - n_line) % townships_per_district)
-            o = other[i] + 1 if other[i] >= pos else other[i]
+            o = other[i] + 1 if other[i] >= position[resp] else other[i]
             unit[r] = units[grid_l1[r] // townships_per_district, min(o, n - 1)]
         if np.isnan(first_dispatch[r]):        # a platform's first dispatch
             first_unit[r], first_dispatch[r] = unit[r], t[i]
