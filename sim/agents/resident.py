@@ -129,8 +129,8 @@ _attributes_compiled = compile_kernel(_attributes)
 
 
 def _rate_loop(rows: np.ndarray, took: np.ndarray, noise: np.ndarray, deadline: np.ndarray,
-                  resolved: np.ndarray, lateness_penalty: float, unresolved: float,
-                  satisfaction: np.ndarray) -> np.ndarray:
+               resolved: np.ndarray, lateness_penalty: float, unresolved: float,
+               satisfaction: np.ndarray) -> np.ndarray:
     """:meth:`Residents.rate`, issue by issue (``took``: working days to close)."""
     out = np.empty(len(rows))
     for i in range(len(rows)):
