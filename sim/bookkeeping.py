@@ -4,8 +4,11 @@ Which rows are due: a few scans of the issue table per pass of
 :meth:`GridModel.advance_slice <sim.model.GridModel.advance_slice>` (:func:`due_rows`,
 :func:`waiting_rows`, :func:`rows_in`, :func:`next_event`), and once a day for the leaders'
 lists (:func:`unscheduled_rows`), old grievances (:func:`aged_rows`) and the issues whose
-deadline runs (:func:`reported_open_rows`), each a single loop
-instead of numpy's masks, gathers and ``flatnonzero``. The same rows in the same order.
+deadline runs (:func:`reported_open_rows`), each a single loop instead of numpy's masks,
+gathers and ``flatnonzero``. The same rows in the same order.
+
+Arriving at a platform (:func:`at_platform`: the holding platform, the first report's time) is
+one loop too, written once (``per_issue``).
 
 Moving them: :meth:`GridModel.move <sim.model.GridModel.move>` puts issues in a new status and
 keeps the time-weighted stocks (areas) that give day-average stocks per status and per node
