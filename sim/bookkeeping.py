@@ -1,8 +1,9 @@
 """The book-keeping of transitions, compiled: which issues are due, and moving them.
 
-Which rows are due: a few scans of the issue table per pass of
-:meth:`GridModel.advance_slice <sim.model.GridModel.advance_slice>` (:func:`due_rows`,
-:func:`waiting_rows`, :func:`rows_in`, :func:`next_event`), and once a day for the leaders'
+Which rows are due: once a day the rows the day's transitions can move (:func:`active_rows`),
+then a few scans of those per pass of
+:meth:`GridModel.advance_slice <sim.model.GridModel.advance_slice>` (:func:`due_among`,
+:func:`waiting_among`, :func:`rows_in`, :func:`next_event_among`), and once a day for the leaders'
 lists (:func:`unscheduled_rows`), old grievances (:func:`aged_rows`) and the issues whose
 deadline runs (:func:`reported_open_rows`), each a single loop instead of numpy's masks,
 gathers and ``flatnonzero``. The same rows in the same order.
@@ -92,27 +93,54 @@ def _at_platform_loop(rows: np.ndarray, t: np.ndarray, platform: np.ndarray,
 at_platform = per_issue(_at_platform_loop)
 
 
-def due_rows(next_time: np.ndarray, until: float) -> np.ndarray:
-    """Rows whose next transition is before ``until``, in row order."""
-    out = np.empty(len(next_time), dtype=np.int64)
+def active_rows(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray, until: float,
+                platform: int) -> np.ndarray:
+    """Rows due before ``until`` or waiting at a platform (status ``platform``, nothing
+    scheduled) since before it: all the rows a day's transitions can move, since a transition
+    moves only rows that are due or waiting, and they stay among these."""
+    out = np.empty(len(status), dtype=np.int64)
     m = 0
-    for r in range(len(next_time)):
+    for r in range(len(status)):
+        if next_time[r] < until or (status[r] == platform and np.isinf(next_time[r])
+                                    and entered[r] < until):
+            out[m] = r
+            m += 1
+    return out[:m]
+
+
+def due_among(rows: np.ndarray, next_time: np.ndarray, until: float) -> np.ndarray:
+    """Of ``rows``, those whose next transition is before ``until`` (in the same order)."""
+    out = np.empty(len(rows), dtype=np.int64)
+    m = 0
+    for r in rows:
         if next_time[r] < until:
             out[m] = r
             m += 1
     return out[:m]
 
 
-def waiting_rows(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray,
-                 until: float, platform: int) -> np.ndarray:
-    """Rows at a platform (status ``platform``) waiting for intake since before ``until``."""
-    out = np.empty(len(status), dtype=np.int64)
+def waiting_among(rows: np.ndarray, status: np.ndarray, next_time: np.ndarray,
+                  entered: np.ndarray, until: float, platform: int) -> np.ndarray:
+    """Of ``rows``, those at a platform waiting for intake since before ``until``."""
+    out = np.empty(len(rows), dtype=np.int64)
     m = 0
-    for r in range(len(status)):
+    for r in rows:
         if status[r] == platform and np.isinf(next_time[r]) and entered[r] < until:
             out[m] = r
             m += 1
     return out[:m]
+
+
+def next_event_among(rows: np.ndarray, status: np.ndarray, next_time: np.ndarray,
+                     entered: np.ndarray, platform: int) -> float:
+    """The earliest scheduled transition or intake of ``rows`` (inf if none)."""
+    first = np.inf
+    for r in rows:
+        t = next_time[r]
+        if np.isinf(t) and status[r] == platform:
+            t = entered[r]
+        first = min(first, t)
+    return first
 
 
 def rows_in(due: np.ndarray, status: np.ndarray, next_time: np.ndarray, st: int,
@@ -125,18 +153,6 @@ def rows_in(due: np.ndarray, status: np.ndarray, next_time: np.ndarray, st: int,
             out[m] = r
             m += 1
     return out[:m]
-
-
-def next_event(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray,
-               platform: int) -> float:
-    """The earliest scheduled transition or intake (inf if none)."""
-    first = np.inf
-    for r in range(len(status)):
-        t = next_time[r]
-        if np.isinf(t) and status[r] == platform:
-            t = entered[r]
-        first = min(first, t)
-    return first
 
 
 def unscheduled_rows(status: np.ndarray, next_time: np.ndarray, st: int) -> np.ndarray:
@@ -176,25 +192,32 @@ def reported_open_rows(status: np.ndarray, reported: np.ndarray, first: int,
     return out[:m]
 
 
-def _due_rows_numpy(next_time: np.ndarray, until: float) -> np.ndarray:
-    return np.flatnonzero(next_time < until)
-
-
-def _waiting_rows_numpy(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray,
-                        until: float, platform: int) -> np.ndarray:
-    rows = np.flatnonzero(status == platform)        # then the few of them
-    return rows[np.isinf(next_time[rows]) & (entered[rows] < until)]
-
-
 def _rows_in_numpy(due: np.ndarray, status: np.ndarray, next_time: np.ndarray, st: int,
                    until: float) -> np.ndarray:
     return due[(status[due] == st) & (next_time[due] < until)]
 
 
-def _next_event_numpy(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray,
-                      platform: int) -> float:
-    waiting = (status == platform) & np.isinf(next_time)
-    return min(next_time.min(initial=np.inf), entered[waiting].min(initial=np.inf))
+def _active_rows_numpy(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray,
+                       until: float, platform: int) -> np.ndarray:
+    return np.flatnonzero((next_time < until) | ((status == platform) & np.isinf(next_time)
+                                                 & (entered < until)))
+
+
+def _due_among_numpy(rows: np.ndarray, next_time: np.ndarray, until: float) -> np.ndarray:
+    return rows[next_time[rows] < until]
+
+
+def _waiting_among_numpy(rows: np.ndarray, status: np.ndarray, next_time: np.ndarray,
+                         entered: np.ndarray, until: float, platform: int) -> np.ndarray:
+    return rows[(status[rows] == platform) & np.isinf(next_time[rows])
+                & (entered[rows] < until)]
+
+
+def _next_event_among_numpy(rows: np.ndarray, status: np.ndarray, next_time: np.ndarray,
+                            entered: np.ndarray, platform: int) -> float:
+    next_time = next_time[rows]
+    waiting = (status[rows] == platform) & np.isinf(next_time)
+    return min(next_time.min(initial=np.inf), entered[rows][waiting].min(initial=np.inf))
 
 
 def _unscheduled_rows_numpy(status: np.ndarray, next_time: np.ndarray, st: int) -> np.ndarray:
@@ -216,20 +239,21 @@ def _reported_open_rows_numpy(status: np.ndarray, reported: np.ndarray, first: i
 class Selection(NamedTuple):
     """The selections of rows, compiled or in numpy."""
 
-    due_rows: Callable[..., np.ndarray]
-    waiting_rows: Callable[..., np.ndarray]
     rows_in: Callable[..., np.ndarray]
-    next_event: Callable[..., float]
     unscheduled_rows: Callable[..., np.ndarray]
     aged_rows: Callable[..., np.ndarray]
     reported_open_rows: Callable[..., np.ndarray]
+    active_rows: Callable[..., np.ndarray]
+    due_among: Callable[..., np.ndarray]
+    waiting_among: Callable[..., np.ndarray]
+    next_event_among: Callable[..., float]
 
 
-NUMPY_SELECTION = Selection(_due_rows_numpy, _waiting_rows_numpy, _rows_in_numpy,
-                            _next_event_numpy, _unscheduled_rows_numpy, _aged_rows_numpy,
-                            _reported_open_rows_numpy)
-LOOPS = (due_rows, waiting_rows, rows_in, next_event, unscheduled_rows, aged_rows,
-         reported_open_rows)
+NUMPY_SELECTION = Selection(_rows_in_numpy, _unscheduled_rows_numpy, _aged_rows_numpy,
+                            _reported_open_rows_numpy, _active_rows_numpy, _due_among_numpy,
+                            _waiting_among_numpy, _next_event_among_numpy)
+LOOPS = (rows_in, unscheduled_rows, aged_rows, reported_open_rows, active_rows, due_among,
+         waiting_among, next_event_among)
 _kernels = [compile_kernel(f) for f in LOOPS]
 COMPILED_SELECTION = None if None in _kernels else Selection(*_kernels)
 

@@ -378,18 +378,25 @@ class GridModel(Model):
         """
         day = float(self.day)
         step = self.scenario_spec.run.slice_hours / 24.0
+        iss = self.issues
+        select = bookkeeping.selection()
+        # the rows today's transitions can move: looked for among these, not the whole table
+        active = select.active_rows(iss.status, iss.next_time, iss.entered, until, PLATFORM)
         if step >= until - day:
-            self.advance_slice(until)
+            self.advance_slice(until, active)
             return
         while True:
-            nxt = self._next_event()
+            nxt = select.next_event_among(active, iss.status, iss.next_time, iss.entered,
+                                          PLATFORM)
             if nxt >= until:
                 return
             end = day + (np.floor((nxt - day) / step) + 1.0) * step
-            self.advance_slice(min(max(end, np.nextafter(nxt, np.inf)), until))  # nxt inside
+            self.advance_slice(min(max(end, np.nextafter(nxt, np.inf)), until),  # nxt inside
+                               active)
 
-    def advance_slice(self, until: float) -> None:
-        """Process every transition due before ``until``, stage by stage, until none is left.
+    def advance_slice(self, until: float, active: np.ndarray) -> None:
+        """Process every transition due before ``until``, stage by stage, until none is left
+        (``active``: the rows that can move, :func:`sim.bookkeeping.active_rows`).
 
         Each pass walks the stages in the order of an issue's path, so an issue can go through
         several stages in one pass; passes repeat while pass-backs and reopenings bring issues
@@ -399,11 +406,11 @@ class GridModel(Model):
         iss = self.issues
         select = bookkeeping.selection()
         while True:
-            waiting = select.waiting_rows(iss.status, iss.next_time, iss.entered, until,
-                                          PLATFORM)
+            waiting = select.waiting_among(active, iss.status, iss.next_time, iss.entered,
+                                           until, PLATFORM)
             if len(waiting):
                 self.take_in(waiting)
-            due = select.due_rows(iss.next_time, until)
+            due = select.due_among(active, iss.next_time, until)
             if not len(due):
                 return
             # only issues due at the start of a pass can move in it (returns wait for the next)
@@ -411,12 +418,6 @@ class GridModel(Model):
                 rows = select.rows_in(due, iss.status, iss.next_time, st, until)  # st: an int
                 if len(rows):
                     handler(self, rows, iss.next_time[rows].copy())
-
-    def _next_event(self) -> float:
-        """The time of the earliest scheduled transition or intake (inf if none)."""
-        iss = self.issues
-        return bookkeeping.selection().next_event(iss.status, iss.next_time, iss.entered,
-                                                  PLATFORM)
 
     @transition
     def take_in(self, rows: np.ndarray) -> None:

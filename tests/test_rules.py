@@ -169,16 +169,37 @@ def test_compiled_selections_equal_numpy(seed, n):
     reported = np.where(rng.random(n) < 0.3, np.nan, rng.random(n))
     severity = rng.integers(0, 3, n).astype(np.int8)
     due = np.flatnonzero(next_time < 2.0)
-    c, p = bookkeeping.COMPILED_SELECTION, bookkeeping.NUMPY_SELECTION
-    agree([c.due_rows(next_time, 2.0), c.waiting_rows(status, next_time, entered, 2.0, 4),
-           c.rows_in(due, status, next_time, 6, 1.5), [c.next_event(status, next_time,
-                                                                    entered, 4)],
-           c.unscheduled_rows(status, next_time, 2), c.aged_rows(status, severity, entered,
-                                                                  1.0, 9),
-           c.reported_open_rows(status, reported, 4, 9)],
-          [p.due_rows(next_time, 2.0), p.waiting_rows(status, next_time, entered, 2.0, 4),
-           p.rows_in(due, status, next_time, 6, 1.5), [p.next_event(status, next_time,
-                                                                    entered, 4)],
-           p.unscheduled_rows(status, next_time, 2), p.aged_rows(status, severity, entered,
-                                                                  1.0, 9),
-           p.reported_open_rows(status, reported, 4, 9)])
+
+    def every_selection(s):
+        active = s.active_rows(status, next_time, entered, 2.0, 4)
+        return [active, s.due_among(active, next_time, 1.5),
+                s.waiting_among(active, status, next_time, entered, 1.5, 4),
+                [s.next_event_among(active, status, next_time, entered, 4)],
+                s.rows_in(due, status, next_time, 6, 1.5),
+                s.unscheduled_rows(status, next_time, 2),
+                s.aged_rows(status, severity, entered, 1.0, 9),
+                s.reported_open_rows(status, reported, 4, 9)]
+
+    agree(every_selection(bookkeeping.COMPILED_SELECTION),
+          every_selection(bookkeeping.NUMPY_SELECTION))
+
+
+@settings(max_examples=60)
+@given(seed=seeds, n=st.integers(0, 80), until=st.floats(0.0, 2.0))
+def test_the_days_active_rows_hold_every_row_due_or_waiting_within_the_day(seed, n, until):
+    """advance() looks for due and waiting rows among the day's active rows only: within the
+    day they are exactly the whole table's."""
+    rng = np.random.default_rng(seed)
+    status = rng.integers(0, 12, n).astype(np.int8)
+    next_time = np.where(rng.random(n) < 0.4, np.inf, rng.random(n) * 3)
+    entered = rng.random(n) * 3
+    s = bookkeeping.selection()
+    active = s.active_rows(status, next_time, entered, 2.0, 4)
+    waiting = (status == 4) & np.isinf(next_time)
+    np.testing.assert_array_equal(s.due_among(active, next_time, until),
+                                  np.flatnonzero(next_time < until))
+    np.testing.assert_array_equal(s.waiting_among(active, status, next_time, entered, until, 4),
+                                  np.flatnonzero(waiting & (entered < until)))
+    first = min(next_time.min(initial=np.inf), entered[waiting].min(initial=np.inf))
+    got = s.next_event_among(active, status, next_time, entered, 4)
+    assert got == first or first >= 2.0
