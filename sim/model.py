@@ -514,8 +514,9 @@ class GridModel(Model):
     def service_ends(self, rows: np.ndarray, t: np.ndarray) -> None:
         """The unit finishes (办结) and closes; its evaluation books the closure and then the
         residents' rating of it."""
-        quality = self.units.record_closures(rows, t)
-        self.close(rows, t, quality, self.units.actor[self.issues.unit[rows]])
+        took = self.working_days(rows, t)       # for the evaluation and for the ratings
+        quality = self.units.record_closures(rows, took)
+        self.close(rows, t, quality, self.units.actor[self.issues.unit[rows]], took)
         self.units.record_ratings(rows)
 
     def grid_settles(self, rows: np.ndarray, t: np.ndarray) -> None:
@@ -536,8 +537,9 @@ class GridModel(Model):
 
     @transition
     def close(self, rows: np.ndarray, t: np.ndarray, quality: float | np.ndarray,
-              actor: int | np.ndarray) -> None:
-        """Close; residents rate what the system closed; unresolved closures may be reopened."""
+              actor: int | np.ndarray, took: np.ndarray | None = None) -> None:
+        """Close; residents rate what the system closed (``took``: working days from the
+        report, when the caller has them); unresolved closures may be reopened."""
         iss = self.issues
         rng = self.streams["rating"]
         u_res, u_ver = rng.random(len(rows)), rng.random(len(rows))
@@ -545,7 +547,8 @@ class GridModel(Model):
         iss.closed[rows] = t
         self.move(rows, t, Event.CLOSE, Status.CLOSED, actor)
         rated = iss.settled_by[rows] != SettledBy.RESIDENTS
-        self.residents.rate(rows[rated], t[rated])
+        self.residents.rate(rows[rated], self.working_days(rows[rated], t[rated])
+                            if took is None else took[rated])
         unresolved = iss.resolved[rows] == 0
         if unresolved.any():
             # residents check a share of what was closed unresolved and have it reopened;

@@ -123,15 +123,15 @@ class Units:
                             sc.units.coordination_hours, sc.evaluation.superficial_work)
         return self.pools.join(iss.unit[rows], t, hours)
 
-    def record_closures(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Units close ``rows`` at ``t``: each issue is settled by its department or township
-        office, and its unit's ledger books the closure and whether it was on time (for the
-        evaluation). Returns the chance each closure truly resolves the issue (none when it is
-        superficial)."""
+    def record_closures(self, rows: np.ndarray, took: np.ndarray) -> np.ndarray:
+        """Units close ``rows``, ``took`` working days after their report: each issue is settled
+        by its department or township office, and its unit's ledger books the closure and
+        whether it was on time (for the evaluation). Returns the chance each closure truly
+        resolves the issue (none when it is superficial)."""
         m = self.model
         iss = m.issues
         led = self.adaptation.ledger
-        return _book_closures(rows, m.working_days(rows, t), iss.unit, iss.deadline,
+        return _book_closures(rows, took, iss.unit, iss.deadline,
                               iss.superficial, self.n_line, m.scenario_spec.units.quality,
                               iss.settled_by, led.closed, led.on_time)
 

@@ -364,7 +364,7 @@ class Residents:
                        iss.found_by, iss.channel)
 
     # --- rating ----------------------------------------------------------------------------
-    def rate(self, rows: np.ndarray, t: np.ndarray) -> None:
+    def rate(self, rows: np.ndarray, took: np.ndarray) -> None:
         """Residents rate closed issues; their trust moves at the end of the day.
 
         A resolved issue rates 1, less ``lateness_penalty`` times its lateness (working days
@@ -374,7 +374,7 @@ class Residents:
         m, r = self.model, self.model.scenario_spec.residents
         iss = m.issues
         noise = m.streams["rating"].normal(0.0, 1.0, len(rows)) * r.rating_noise
-        sat = _rate(rows, m.working_days(rows, t), noise, iss.deadline, iss.resolved,
+        sat = _rate(rows, took, noise, iss.deadline, iss.resolved,
                        r.lateness_penalty, r.unresolved_satisfaction, iss.satisfaction)
         self._ratings.append((iss.resident[rows], sat))
 
