@@ -82,7 +82,7 @@ def _search_right_loop(cum: np.ndarray, guide: np.ndarray, x: np.ndarray) -> np.
 _search_compiled = compile_kernel(_search_right_loop)
 
 
-# the issue columns :func:`_attributes` gives, in order
+# the issue columns :func:`_attributes` writes, in order
 ATTRIBUTES = ("category", "severity", "resident", "grid_l3", "grid_l2", "grid_l1", "hours",
               "deadline", "responsible", "lead_department", "co_department", "ambiguous",
               "collective")
@@ -93,36 +93,33 @@ def _attributes(cell: np.ndarray, n_cat: int, u_sev: np.ndarray, u_terr: np.ndar
                 major: np.ndarray, cat_hours: np.ndarray, severity_hours: np.ndarray,
                 max_work_factor: float, territorial: np.ndarray, outside: np.ndarray,
                 lead_dep: np.ndarray, co_dep: np.ndarray, ambiguous: np.ndarray,
-                collective: np.ndarray, deadline: np.ndarray, township: np.ndarray,
-                grid: np.ndarray, village: np.ndarray, townships_per_district: int,
-                line_unit: np.ndarray, n_departments: int) -> tuple[np.ndarray, ...]:
-    """New issues' attributes (the columns :data:`ATTRIBUTES`) from their (resident,
-    category) cells and their draws, issue by issue: the operations of
+                collective: np.ndarray, deadline: np.ndarray, place: np.ndarray,
+                townships_per_district: int,
+                line_unit: np.ndarray, n_departments: int, first: int, out_cat: np.ndarray,
+                out_sev: np.ndarray, who: np.ndarray, g3: np.ndarray, g2: np.ndarray,
+                town: np.ndarray, hours: np.ndarray, dl: np.ndarray, resp: np.ndarray,
+                lead: np.ndarray, co: np.ndarray, amb: np.ndarray, col: np.ndarray) -> None:
+    """New issues' attributes (the columns :data:`ATTRIBUTES`, from ``out_cat`` on) from their
+    (resident, category) cells and their draws, issue by issue, written straight into the
+    issue table's columns from row ``first``: the operations of
     :meth:`Residents._attributes_numpy`, whose results they equal (tests/test_hazards.py)."""
-    n = len(cell)
-    out_cat, out_sev = np.empty(n, np.int16), np.empty(n, np.int8)
-    who, g3, g2, town = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
-                         np.empty(n, np.int64))
-    hours, dl = np.empty(n), np.empty(n)
-    resp, lead, co = np.empty(n, np.int64), np.empty(n, np.int16), np.empty(n, np.int16)
-    amb, col = np.empty(n, np.bool_), np.empty(n, np.bool_)
-    last = n_cat * len(township) - 1
-    for i in range(n):
+    last = n_cat * len(place) - 1
+    for i in range(len(cell)):
+        r = first + i
         k = min(cell[i], last)
         w, c = k // n_cat, k % n_cat
         sev = 0 if u_sev[i] < minor[c] else (1 if u_sev[i] < 1.0 - major[c] else 2)
         mean = cat_hours[c] * severity_hours[sev]
-        hours[i] = min(mean * factor[i], max_work_factor * mean)
-        t = township[w]
+        hours[r] = min(mean * factor[i], max_work_factor * mean)
+        t, g3[r], g2[r] = place[w, 0], place[w, 1], place[w, 2]
         d = t // townships_per_district
-        lead[i] = line_unit[d, lead_dep[c]]
-        co[i] = line_unit[d, co_dep[c]] if co_dep[c] >= 0 else -1
+        lead[r] = line_unit[d, lead_dep[c]]
+        co[r] = line_unit[d, co_dep[c]] if co_dep[c] >= 0 else -1
         terr = u_terr[i] < territorial[c] and not outside[c]
-        resp[i] = n_departments + t if terr else lead[i]
-        out_cat[i], out_sev[i], who[i], town[i] = c, sev, w, t
-        g3[i], g2[i], dl[i] = grid[w], village[w], deadline[c]
-        amb[i], col[i] = u_amb[i] < ambiguous[c], u_col[i] < collective[c]
-    return out_cat, out_sev, who, g3, g2, town, hours, dl, resp, lead, co, amb, col
+        resp[r] = n_departments + t if terr else lead[r]
+        out_cat[r], out_sev[r], who[r], town[r] = c, sev, w, t
+        dl[r] = deadline[c]
+        amb[r], col[r] = u_amb[i] < ambiguous[c], u_col[i] < collective[c]
 
 
 _attributes_compiled = compile_kernel(_attributes)
@@ -208,6 +205,8 @@ class Residents:
         # the first townships of every district are its urban ones
         urban_towns = np.arange(sc.n_townships) % d.townships < round(d.urban_share * d.townships)
         self.urban = urban_towns[self.township]
+        # the three looked up together for each new issue: one row each (one cache line)
+        self.place = np.stack([self.township, self.grid, self.village], axis=1)
         w = rng.lognormal(0.0, d.building_size_sd, n)     # buildings differ in size
         self.weight = w / w.sum() * sc.population
         coverage = np.where(self.urban, r.organiser_coverage_urban, r.organiser_coverage_rural)
@@ -253,15 +252,14 @@ class Residents:
             factor = np.exp(np.sqrt(s2) * z - s2 / 2)
         if _attributes_compiled is not None:
             c = m.category_arrays
-            values = _attributes_compiled(
+            rows = m.issues.add(n, created=t, entered=t)
+            _attributes_compiled(
                 cell, len(self.cat_rate), u_sev, u_terr, u_amb, u_col, factor, c["minor"],
                 c["major"], c["hours"], np.asarray(u.severity_hours, dtype=float),
                 u.max_work_factor, c["territorial"], c["outside"], c["lead"], c["co"],
-                c["ambiguous"], c["collective"], c["deadline"], self.township, self.grid,
-                self.village, m.layout.townships_per_district, m.layout.line_unit,
-                m.n_departments)
-            rows = m.issues.add(n, **dict(zip(ATTRIBUTES, values, strict=True)), created=t,
-                                entered=t)
+                c["ambiguous"], c["collective"], c["deadline"], self.place,
+                m.layout.townships_per_district, m.layout.line_unit,
+                m.n_departments, int(rows[0]), *(m.issues.cols[k] for k in ATTRIBUTES))
         else:
             rows = self._attributes_numpy(cell, u_sev, u_terr, u_amb, u_col, factor, t)
         m.arrive(rows, t)
