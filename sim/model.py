@@ -24,6 +24,7 @@ from mesa.datacollection import DataCollector
 
 from sim import bookkeeping
 from sim.agents import GridLeaders, Platforms, Residents, Units, WorkTeams
+from sim.agents.resident import LEFT, REOPEN
 from sim.calendar import WorkingCalendar
 from sim.hazards import DiscoveryHazards, discovery_events
 from sim.issues import Channel, Event, EventLog, FoundBy, IssueTable, SettledBy, Status
@@ -536,29 +537,22 @@ class GridModel(Model):
         self.close(rows, t, quality, actor)
 
     @transition
-    def close(self, rows: np.ndarray, t: np.ndarray, quality: float | np.ndarray,
+    def close(self, rows: np.ndarray, t: np.ndarray, quality: np.ndarray,
               actor: int | np.ndarray, took: np.ndarray | None = None) -> None:
         """Close; residents rate what the system closed (``took``: working days from the
         report, when the caller has them); unresolved closures may be reopened."""
         iss = self.issues
-        rng = self.streams["rating"]
-        u_res, u_ver = rng.random(len(rows)), rng.random(len(rows))
-        iss.resolved[rows] = u_res < quality
-        iss.closed[rows] = t
+        fate = self.residents.see_closed(rows, t, quality, took)
         self.move(rows, t, Event.CLOSE, Status.CLOSED, actor)
-        rated = iss.settled_by[rows] != SettledBy.RESIDENTS
-        self.residents.rate(rows[rated], self.working_days(rows[rated], t[rated])
-                            if took is None else took[rated])
-        unresolved = iss.resolved[rows] == 0
-        if unresolved.any():
-            # residents check a share of what was closed unresolved and have it reopened;
-            # some of the rest petition
-            again = u_ver[unresolved] < self.scenario_spec.residents.verify_share
-            bad = rows[unresolved][~again]
+        if fate.any():
+            # residents have a share of what was closed unresolved reopened; of the rest, some
+            # petition
+            bad = rows[fate == LEFT]
             pet = bad[self.residents.petition_after_closure(bad) & np.isnan(iss.petitioned[bad])]
             iss.petitioned[pet] = iss.closed[pet]
             self.log(pet, iss.closed[pet], Event.PETITION, Status.CLOSED, self.actor_residents)
-            self.reopen(rows[unresolved][again], t[unresolved][again])
+            again = fate == REOPEN
+            self.reopen(rows[again], t[again])
 
     @transition
     def reopen(self, rows: np.ndarray, t: np.ndarray) -> None:

@@ -125,19 +125,32 @@ def test_each_leader_settles_fifo_and_starts_only_within_the_day(
     assert not finished                          # nothing started that should wait
 
 
-@both(res._rate_loop, res._rate)
-def test_ratings_fall_with_lateness_and_without_resolution(rule):
-    took = np.array([1.0, 5.0, 7.5, 50.0, 1.0, np.nan])
-    deadline = np.array([5.0, 5.0, 5.0, 5.0, 5.0, 5.0])
-    resolved = np.array([1, 1, 1, 1, 0, 1], dtype=np.int8)
-    satisfaction = np.full(6, np.nan)
-    sat = rule(np.arange(6), took, np.zeros(6), deadline, resolved, 0.8, 0.1, satisfaction)
+@both(res._closed_loop, res._closed)
+def test_closures_resolve_with_their_quality_and_ratings_fall_with_lateness(rule):
+    n = 7
+    took = np.array([1.0, 5.0, 7.5, 50.0, 1.0, np.nan])     # the rated: all but the last
+    rated = np.arange(n) < 6
+    deadline = np.full(n, 5.0)
+    quality = np.array([1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0])
+    u_res = np.full(n, 0.5)
+    u_ver = np.array([0.0, 0.0, 0.0, 0.0, 0.1, 0.0, 0.9])   # verify_share 0.5 below
+    t = np.arange(n) + 0.5
+    resolved, closed = np.full(n, -1, dtype=np.int8), np.full(n, np.nan)
+    satisfaction = np.full(n, np.nan)
+    sat, fate = rule(np.arange(n), t, u_res, u_ver, np.zeros(6), quality, took, rated,
+                     deadline, 0.8, 0.1, 0.5, resolved, closed, satisfaction)
+    np.testing.assert_array_equal(resolved, [1, 1, 1, 1, 0, 1, 0])
+    np.testing.assert_array_equal(closed, t)
     # on time: 1; half the deadline late: 1 - 0.8 × 0.5; lateness counts at most 1
     np.testing.assert_allclose(sat[:5], [1.0, 1.0, 0.6, 0.2, 0.1])
     assert np.isnan(sat[5])
-    np.testing.assert_array_equal(satisfaction, sat)
-    noisy = rule(np.arange(2), took[:2], np.array([0.5, -2.0]), deadline, resolved, 0.8, 0.1,
-                 satisfaction)
+    np.testing.assert_array_equal(satisfaction[:6], sat)
+    assert np.isnan(satisfaction[6])                      # not rated: residents' own
+    # unresolved: checked and reopened, or left
+    np.testing.assert_array_equal(fate, [0, 0, 0, 0, res.REOPEN, 0, res.LEFT])
+    noisy, _ = rule(np.arange(2), t[:2], u_res[:2], u_ver[:2], np.array([0.5, -2.0]),
+                    quality, took[:2], rated, deadline, 0.8, 0.1, 0.5, resolved, closed,
+                    satisfaction)
     np.testing.assert_array_equal(noisy, [1.0, 0.0])       # within [0, 1]
 
 

@@ -16,7 +16,7 @@ from mesa import Agent
 
 from sim import bookkeeping
 from sim.compiled import compile_kernel, per_issue
-from sim.issues import Channel, FoundBy, Status
+from sim.issues import Channel, FoundBy, SettledBy, Status
 
 if TYPE_CHECKING:
     from sim.model import GridModel
@@ -125,23 +125,35 @@ def _attributes(cell: np.ndarray, n_cat: int, u_sev: np.ndarray, u_terr: np.ndar
 _attributes_compiled = compile_kernel(_attributes)
 
 
-def _rate_loop(rows: np.ndarray, took: np.ndarray, noise: np.ndarray, deadline: np.ndarray,
-               resolved: np.ndarray, lateness_penalty: float, unresolved: float,
-               satisfaction: np.ndarray) -> np.ndarray:
-    """:meth:`Residents.rate`, issue by issue (``took``: working days to close)."""
-    out = np.empty(len(rows))
+def _closed_loop(rows: np.ndarray, t: np.ndarray, u_res: np.ndarray, u_ver: np.ndarray,
+                 noise: np.ndarray, quality: np.ndarray, took: np.ndarray, rated: np.ndarray,
+                 deadline: np.ndarray, lateness_penalty: float, unresolved: float,
+                 verify_share: float, resolved: np.ndarray, closed: np.ndarray,
+                 satisfaction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`Residents.see_closed`, issue by issue (``took``, ``noise``: for the rated ones,
+    in order). Returns the ratings and each closure's fate."""
+    sat = np.empty(len(took))
+    fate = np.zeros(len(rows), dtype=np.int8)
+    j = 0
     for i in range(len(rows)):
         r = rows[i]
-        if resolved[r] == 1:
-            late = took[i] / deadline[r] - 1.0
-            late = 0.0 if late < 0.0 else (1.0 if late > 1.0 else late)   # nan stays nan
-            sat = 1.0 - lateness_penalty * late
-        else:
-            sat = unresolved
-        sat = sat + noise[i]
-        out[i] = 0.0 if sat < 0.0 else (1.0 if sat > 1.0 else sat)
-        satisfaction[r] = out[i]
-    return out
+        ok = u_res[i] < quality[i]
+        resolved[r] = 1 if ok else 0
+        closed[r] = t[i]
+        if rated[i]:
+            if ok:
+                late = took[j] / deadline[r] - 1.0
+                late = 0.0 if late < 0.0 else (1.0 if late > 1.0 else late)   # nan stays nan
+                x = 1.0 - lateness_penalty * late
+            else:
+                x = unresolved
+            x = x + noise[j]
+            sat[j] = 0.0 if x < 0.0 else (1.0 if x > 1.0 else x)
+            satisfaction[r] = sat[j]
+            j += 1
+        if not ok:
+            fate[i] = REOPEN if u_ver[i] < verify_share else LEFT
+    return sat, fate
 
 
 def _routes_loop(rows: np.ndarray, u1: np.ndarray, u2: np.ndarray, resident: np.ndarray,
@@ -167,7 +179,8 @@ def _routes_loop(rows: np.ndarray, u1: np.ndarray, u2: np.ndarray, resident: np.
 ORGANISER, RESIDENT = int(FoundBy.ORGANISER), int(FoundBy.RESIDENT)    # ints for compiled code
 HOTLINE, GRID = int(Channel.HOTLINE), int(Channel.GRID)
 _routes = per_issue(_routes_loop)
-_rate = per_issue(_rate_loop, error_model="numpy")     # x / 0: inf or nan, as numpy
+REOPEN, LEFT = 1, 2          # the fates of an unresolved closure (:meth:`Residents.see_closed`)
+_closed = per_issue(_closed_loop, error_model="numpy")     # x / 0: inf or nan, as numpy
 
 
 class Resident(Agent):
@@ -362,8 +375,13 @@ class Residents:
                        iss.found_by, iss.channel)
 
     # --- rating ----------------------------------------------------------------------------
-    def rate(self, rows: np.ndarray, took: np.ndarray) -> None:
-        """Residents rate closed issues; their trust moves at the end of the day.
+    def see_closed(self, rows: np.ndarray, t: np.ndarray, quality: np.ndarray,
+                   took: np.ndarray | None) -> np.ndarray:
+        """What residents see of closures at ``t``: whether each truly resolved the issue (with
+        chance ``quality``); their rating of those the system closed (not their own), from
+        ``took`` working days after the report (counted here when None); and which unresolved
+        ones they check and have reopened (``REOPEN``) or leave (``LEFT``): returned, 0 for
+        the resolved. Their trust moves at the end of the day.
 
         A resolved issue rates 1, less ``lateness_penalty`` times its lateness (working days
         past its deadline, as a share of the deadline, at most 1); an unresolved one
@@ -371,10 +389,16 @@ class Residents:
         """
         m, r = self.model, self.model.scenario_spec.residents
         iss = m.issues
-        noise = m.streams["rating"].normal(0.0, 1.0, len(rows)) * r.rating_noise
-        sat = _rate(rows, took, noise, iss.deadline, iss.resolved,
-                       r.lateness_penalty, r.unresolved_satisfaction, iss.satisfaction)
-        self._ratings.append((iss.resident[rows], sat))
+        rng = m.streams["rating"]
+        u_res, u_ver = rng.random(len(rows)), rng.random(len(rows))
+        rated = iss.settled_by[rows] != SettledBy.RESIDENTS
+        took = m.working_days(rows[rated], t[rated]) if took is None else took[rated]
+        noise = rng.normal(0.0, 1.0, len(took)) * r.rating_noise
+        sat, fate = _closed(rows, t, u_res, u_ver, noise, quality, took, rated, iss.deadline,
+                            r.lateness_penalty, r.unresolved_satisfaction, r.verify_share,
+                            iss.resolved, iss.closed, iss.satisfaction)
+        self._ratings.append((iss.resident[rows[rated]], sat))
+        return fate
 
     def _gain_trust(self, gain: float, hours: np.ndarray, where: np.ndarray) -> None:
         """Time spent for residents closes ``gain`` × hours of their gap to full trust;
