@@ -359,15 +359,14 @@ class GridModel(Model):
         """A level-3 leader settles minor issues himself or passes them up to the village."""
         iss = self.issues
         iss.channel[rows] = Channel.GRID
-        own = self.grid_leaders.triage_level3(rows)
-        iss.leader[rows[own]] = iss.grid_l3[rows[own]]
+        level = self.grid_leaders.triage(rows)
+        own = level == 3
         self.move(rows[own], t[own], Event.SETTLE, Status.GRID_L3, self.actor_grid[3])
-        up, tu = rows[~own], t[~own]
-        village = self.grid_leaders.triage_level2(up)
-        iss.leader[up[village]] = iss.grid_l2[up[village]]
-        self.move(up[village], tu[village], Event.PASS_UP, Status.GRID_L2, self.actor_grid[3])
-        self.to_platform(up[~village], tu[~village], self.township_platform(up[~village]),
-                         Event.PASS_UP, self.actor_grid[2])
+        village = level == 2
+        self.move(rows[village], t[village], Event.PASS_UP, Status.GRID_L2, self.actor_grid[3])
+        up = level == 1
+        self.to_platform(rows[up], t[up], self.township_platform(rows[up]), Event.PASS_UP,
+                         self.actor_grid[2])
 
     # =========================================================================================
     # Scheduled transitions, in time order, up to the end of the day

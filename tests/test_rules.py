@@ -125,6 +125,33 @@ def test_each_leader_settles_fifo_and_starts_only_within_the_day(
     assert not finished                          # nothing started that should wait
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["plain", "compiled"])
+@given(seed=seeds, n=st.integers(0, 30), share=st.floats(0.0, 1.0))
+def test_level3_then_level2_settle_what_is_not_major_each_holding_it(compiled, seed, n, share):
+    at3, at2 = ((gl._settle_at_level3, gl._settle_at_level2) if compiled
+                else (gl._settle_at_level3_loop, gl._settle_at_level2_loop))
+    rng = np.random.default_rng(seed)
+    severity = rng.integers(0, 3, n).astype(np.int8)
+    grid_l3, grid_l2 = rng.integers(0, 6, n), rng.integers(0, 3, n) + 100
+    effect = rng.random(6)
+    u3 = rng.random(n)
+    leader, level = np.full(n, -1), np.ones(n, dtype=np.int8)
+    rows = rng.permutation(n)
+    up = at3(rows, u3, severity, grid_l3, share, share / 2, effect, leader, level)
+    share3 = np.select([severity[rows] == 0, severity[rows] == 1], [share, share / 2], 0.0)
+    own = u3 < share3 * effect[grid_l3[rows]]
+    np.testing.assert_array_equal(level == 3, own)
+    assert up == n - own.sum()
+    u2 = rng.random(up)                           # a draw for each that went up, in order
+    at2(rows, u2, severity, grid_l2, share, leader, level)
+    village = np.zeros(n, dtype=bool)
+    village[~own] = (u2 < share) & (severity[rows][~own] < 2)
+    np.testing.assert_array_equal(level, np.select([own, village], [3, 2], 1))
+    assert not (level[severity[rows] == 2] > 1).any()         # major ones go up
+    np.testing.assert_array_equal(leader[rows], np.select([own, village],
+                                                          [grid_l3[rows], grid_l2[rows]], -1))
+
+
 @both(res._closed_loop, res._closed)
 def test_closures_resolve_with_their_quality_and_ratings_fall_with_lateness(rule):
     n = 7

@@ -120,6 +120,44 @@ def _settle_loop(rows: np.ndarray, leader_of: np.ndarray, hours: np.ndarray,
 _settle = per_issue(_settle_loop)
 
 
+def _settle_at_level3_loop(rows: np.ndarray, u: np.ndarray, severity: np.ndarray,
+                           grid_l3: np.ndarray, share_minor: float, share_ordinary: float,
+                           effect: np.ndarray, leader: np.ndarray, level: np.ndarray) -> int:
+    """:meth:`GridLeaders.triage` at level 3: marks 3 and holds those the leader settles;
+    returns how many go up."""
+    up = 0
+    for i in range(len(rows)):
+        r = rows[i]
+        share = share_minor if severity[r] == 0 else (share_ordinary if severity[r] == 1
+                                                       else 0.0)
+        if u[i] < share * effect[grid_l3[r]]:
+            level[i] = 3
+            leader[r] = grid_l3[r]
+        else:
+            up += 1
+    return up
+
+
+def _settle_at_level2_loop(rows: np.ndarray, u: np.ndarray, severity: np.ndarray,
+                           grid_l2: np.ndarray, share: float, leader: np.ndarray,
+                           level: np.ndarray) -> None:
+    """:meth:`GridLeaders.triage` at level 2, for those not settled at level 3 (``u``: a draw
+    each, in order)."""
+    j = 0
+    for i in range(len(rows)):
+        if level[i] == 3:
+            continue
+        r = rows[i]
+        if u[j] < share and severity[r] < 2:
+            level[i] = 2
+            leader[r] = grid_l2[r]
+        j += 1
+
+
+_settle_at_level3 = per_issue(_settle_at_level3_loop)
+_settle_at_level2 = per_issue(_settle_at_level2_loop)
+
+
 def _hours_of_day_loop(hours: float, admin: np.ndarray, handling: np.ndarray,
                        service_hours: float, patrol_hours: float, stress_effect: float,
                        stress: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -266,17 +304,18 @@ class GridLeaders:
         hours = self.l3.patrol
         return np.where(hours > 0, g.patrol_find_rate * hours * self._effect, 0.0)
 
-    def triage_level3(self, rows: np.ndarray) -> np.ndarray:
-        """Which issues arriving at level 3 the leader settles himself (boolean mask)."""
+    def triage(self, rows: np.ndarray) -> np.ndarray:
+        """Who settles the issues arriving at level 3 (each then held by that leader): the
+        level-3 leader (3), minor ones and a share of ordinary ones as far as he is effective;
+        else the village (2), a share of those not major; else neither, up to the township
+        platform (1)."""
         m, g = self.model, self.model.scenario_spec.grid_leaders
-        u = m.streams["triage"].random(len(rows))
-        sev = m.issues.severity[rows]
-        share = np.where(sev == 0, g.level3_settle_share,
-                         np.where(sev == 1, g.level3_settle_share_ordinary, 0.0))
-        return u < share * self.effectiveness(m.issues.grid_l3[rows])
-
-    def triage_level2(self, rows: np.ndarray) -> np.ndarray:
-        """Which issues passed up to level 2 the village settles itself (boolean mask)."""
-        m, g = self.model, self.model.scenario_spec.grid_leaders
-        u = m.streams["triage"].random(len(rows))
-        return (u < g.level2_settle_share) & (m.issues.severity[rows] < 2)
+        iss = m.issues
+        rng = m.streams["triage"]
+        level = np.ones(len(rows), dtype=np.int8)
+        up = _settle_at_level3(rows, rng.random(len(rows)), iss.severity, iss.grid_l3,
+                               g.level3_settle_share, g.level3_settle_share_ordinary,
+                               self._effect, iss.leader, level)
+        _settle_at_level2(rows, rng.random(up), iss.severity, iss.grid_l2,
+                          g.level2_settle_share, iss.leader, level)
+        return level
