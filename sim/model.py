@@ -422,7 +422,6 @@ class GridModel(Model):
     @transition
     def take_in(self, rows: np.ndarray) -> None:
         iss = self.issues
-        self.platforms.flag(rows)
         start, done = self.platforms.take_in(rows, iss.entered[rows])
         self.log(rows, start, Event.TAKE_IN, Status.PLATFORM, self.platforms.actor[
             iss.platform[rows]])

@@ -68,14 +68,18 @@ class Platforms:
                 * (1.0 - du.alignment * du.alignment_accuracy_gain))
 
     def take_in(self, rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Operators take issues in, FIFO per platform; returns (start, done) times."""
+        """Operators take issues in, FIFO per platform; returns (start, done) times. At an
+        issue's first intake they flag a share of the ambiguous ones."""
         m = self.model
-        tr = m.scenario_spec.training
-        minutes = m.scenario_spec.platform.intake_minutes * (
-            1.0 - tr.operator_coverage * tr.quality * tr.operator_speed_gain)
-        hours = m.streams["dispatch"].standard_exponential(len(rows)) * minutes / 60.0
-        plat = m.issues.platform[rows]
-        pool, top = self.pool_index[plat], self.on_hotline[plat]
+        iss = m.issues
+        p, tr = m.scenario_spec.platform, m.scenario_spec.training
+        minutes = p.intake_minutes * (1.0 - tr.operator_coverage * tr.quality
+                                      * tr.operator_speed_gain)
+        rng = m.streams["dispatch"]
+        u, e = rng.random(len(rows)), rng.standard_exponential(len(rows))
+        pool, hours, top = _intake(rows, u, e, minutes, iss.dispatches, iss.reopens,
+                                   iss.ambiguous, p.flag_ambiguous, iss.flagged, iss.platform,
+                                   self.pool_index, self.on_hotline)
         if top.all():                       # the usual day: one set of pools or the other
             return self.district_pool.join(pool, t, hours)
         if not top.any():
@@ -95,14 +99,6 @@ class Platforms:
         """Share of platform ``k``'s operator hours spent taking issues in."""
         pools, j = self.pool_of(k)
         return pools.utilisation(j, first_day, days)
-
-    def flag(self, rows: np.ndarray) -> None:
-        """At an issue's first intake, operators flag a share of the ambiguous ones."""
-        m = self.model
-        iss = m.issues
-        draws = m.streams["dispatch"].random(len(rows))
-        _flag(rows, draws, iss.dispatches, iss.reopens, iss.ambiguous,
-              m.scenario_spec.platform.flag_ambiguous, iss.flagged)
 
     def dispatch(self, rows: np.ndarray, t: np.ndarray) -> None:
         """Dispatch (派遣) at times ``t``: to the responsible unit, or by mistake a random other
@@ -194,15 +190,24 @@ def _decide_loop(rows: np.ndarray, flagged: np.ndarray, rejections: np.ndarray,
     return code, above
 
 
-def _flag_loop(rows: np.ndarray, draws: np.ndarray, dispatches: np.ndarray, reopens: np.ndarray,
-               ambiguous: np.ndarray, share: float, flagged: np.ndarray) -> None:
-    """:meth:`Platforms.flag`."""
-    for i in range(len(rows)):
+def _intake_loop(rows: np.ndarray, u: np.ndarray, e: np.ndarray, minutes: float,
+                 dispatches: np.ndarray, reopens: np.ndarray, ambiguous: np.ndarray,
+                 share: float, flagged: np.ndarray, platform: np.ndarray,
+                 pool_index: np.ndarray, on_hotline: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:meth:`Platforms.take_in` up to the queues: flags, and each issue's pool, hours of
+    intake and whether its desk is on the hotline."""
+    n = len(rows)
+    pool, hours, top = np.empty(n, dtype=np.int64), np.empty(n), np.empty(n, dtype=np.bool_)
+    for i in range(n):
         r = rows[i]
-        if dispatches[r] == 0 and reopens[r] == 0 and ambiguous[r] and draws[i] < share:
+        if dispatches[r] == 0 and reopens[r] == 0 and ambiguous[r] and u[i] < share:
             flagged[r] = True
+        hours[i] = e[i] * minutes / 60.0
+        pool[i], top[i] = pool_index[platform[r]], on_hotline[platform[r]]
+    return pool, hours, top
 
 
-_flag = per_issue(_flag_loop)
+_intake = per_issue(_intake_loop)
 _dispatch = per_issue(_dispatch_loop)
 _decide = per_issue(_decide_loop)
