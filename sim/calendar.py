@@ -78,6 +78,15 @@ class WorkingCalendar:
     def add_work(self, t: np.ndarray, hours: np.ndarray) -> np.ndarray:
         """Calendar time when ``hours`` of work started at ``t`` are done (never before ``t``,
         which the round trip through the working clock could give by rounding)."""
+        if _add_work_compiled is not None and not self.always_open and t.ndim == 1:
+            # the tables grow as in the two conversions: first for t, then for the finish
+            if len(t) and int(t.max()) >= len(self.day_hours):
+                self._ensure(float(t.max()))
+            out = np.empty(len(t))
+            while not _add_work_compiled(t, hours, self.cum, self.day_hours, self.open,
+                                         self.length, out):
+                self._grow(self.days * 2)          # past the days tabled so far (rare)
+            return out
         return np.maximum(t, self.from_work(self.to_work(t) + hours))
 
 
@@ -117,5 +126,23 @@ def _from_work_loop(w: np.ndarray, cum: np.ndarray, open_: float, out: np.ndarra
     return True
 
 
+def _add_work_loop(t: np.ndarray, hours: np.ndarray, cum: np.ndarray, day_hours: np.ndarray,
+                   open_: float, length: float, out: np.ndarray) -> bool:
+    """:meth:`WorkingCalendar.add_work` value by value: to the working clock (the loop above),
+    plus the hours, back (the loop above), never before ``t`` (as ``np.maximum``)."""
+    w = np.empty(1)
+    x = np.empty(1)
+    for i in range(len(t)):
+        if not _to_work_compiled(t[i:i + 1], cum, day_hours, open_, length, w):
+            return False
+        w[0] += hours[i]
+        if not _from_work_compiled(w, cum, open_, x):
+            return False
+        a, b = t[i], x[0]
+        out[i] = a if a != a else (b if b != b else (a if a >= b else b))
+    return True
+
+
 _to_work_compiled = compile_kernel(_to_work_loop)
 _from_work_compiled = compile_kernel(_from_work_loop)
+_add_work_compiled = compile_kernel(_add_work_loop)

@@ -41,8 +41,9 @@ def test_working_clock_round_trip(t, hours):
 @given(open_hour=st.floats(0, 23), hours=st.floats(0.5, 24), workdays=st.integers(1, 7),
        weekday=st.integers(0, 6), horizon=st.integers(1, 30), seed=st.integers(0, 2**32 - 1))
 def test_compiled_working_clock_equals_numpy(open_hour, hours, workdays, weekday, horizon, seed):
-    """Property: the compiled conversions (and their loops run as plain Python) give numpy's
-    results bit for bit, on the day's boundaries and past the tabled days (which grow alike)."""
+    """Property: the compiled conversions and adding work (and the conversions' loops run as
+    plain Python) give numpy's results bit for bit, on the day's boundaries and past the tabled
+    days (which grow alike)."""
     import numba
     spec = Calendar(open_hour=open_hour, hours=min(hours, 24 - open_hour), workdays=workdays)
     rng = np.random.default_rng(seed)
@@ -52,9 +53,16 @@ def test_compiled_working_clock_equals_numpy(open_hour, hours, workdays, weekday
     with pytest.MonkeyPatch.context() as mp:          # numpy's vectorised form
         mp.setattr(calendar_module, "_to_work_compiled", None)
         mp.setattr(calendar_module, "_from_work_compiled", None)
+        mp.setattr(calendar_module, "_add_work_compiled", None)
         w_ref = ref.to_work(t)
         w = np.concatenate([w_ref, w_ref + rng.random(len(t)) * 50, ref.cum[:-1]])
         t_ref = ref.from_work(w)
+        work = rng.random(len(t)) * 10 * horizon
+        add_ref = WorkingCalendar(spec, weekday, horizon)
+        done_ref = add_ref.add_work(t, work)
+    add = WorkingCalendar(spec, weekday, horizon)
+    np.testing.assert_array_equal(add.add_work(t, work), done_ref)
+    assert add.days == add_ref.days
     cal = WorkingCalendar(spec, weekday, horizon)
     np.testing.assert_array_equal(cal.to_work(t), w_ref)
     np.testing.assert_array_equal(cal.from_work(w), t_ref)
