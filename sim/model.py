@@ -519,12 +519,7 @@ class GridModel(Model):
         self.units.record_ratings(rows)
 
     def grid_settles(self, rows: np.ndarray, t: np.ndarray) -> None:
-        iss = self.issues
-        l3 = iss.status[rows] == Status.GRID_L3
-        iss.settled_by[rows] = np.where(l3, SettledBy.GRID_L3, SettledBy.GRID_L2)
-        actor = np.where(l3, self.actor_grid[3], self.actor_grid[2])
-        quality = np.where(l3, self.grid_leaders.quality(iss.grid_l3[rows]),
-                           self.scenario_spec.grid_leaders.quality)
+        quality, actor = self.grid_leaders.settle(rows, self.actor_grid[3], self.actor_grid[2])
         self.close(rows, t, quality, actor)
 
     def settling_done(self, rows: np.ndarray, t: np.ndarray) -> None:

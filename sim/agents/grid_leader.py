@@ -17,7 +17,7 @@ from mesa import Agent
 
 from sim import bookkeeping
 from sim.compiled import per_issue
-from sim.issues import Status
+from sim.issues import SettledBy, Status
 
 if TYPE_CHECKING:
     from sim.model import GridModel
@@ -154,6 +154,24 @@ def _settle_at_level2_loop(rows: np.ndarray, u: np.ndarray, severity: np.ndarray
         j += 1
 
 
+def _grid_settle_loop(rows: np.ndarray, status: np.ndarray, grid_l3: np.ndarray,
+                     effect: np.ndarray, quality: float, sensitivity: float, actor3: int,
+                     actor2: int, settled_by: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`GridLeaders.settle`."""
+    q, actor = np.empty(len(rows)), np.empty(len(rows), dtype=np.int64)
+    for i in range(len(rows)):
+        r = rows[i]
+        if status[r] == AT_LEVEL3:
+            settled_by[r], actor[i] = BY_LEVEL3, actor3
+            q[i] = quality * (1.0 - sensitivity * (1.0 - effect[grid_l3[r]]))
+        else:
+            settled_by[r], actor[i], q[i] = BY_LEVEL2, actor2, quality
+    return q, actor
+
+
+AT_LEVEL3 = int(Status.GRID_L3)                                       # for the loops
+BY_LEVEL3, BY_LEVEL2 = int(SettledBy.GRID_L3), int(SettledBy.GRID_L2)
+_grid_settle = per_issue(_grid_settle_loop)
 _settle_at_level3 = per_issue(_settle_at_level3_loop)
 _settle_at_level2 = per_issue(_settle_at_level2_loop)
 
@@ -292,10 +310,15 @@ class GridLeaders:
         """
         return self._effect[grids]
 
-    def quality(self, grids: np.ndarray) -> np.ndarray:
-        """Probability that a settlement by these grids' leaders truly resolves the issue."""
-        g = self.model.scenario_spec.grid_leaders
-        return g.quality * (1.0 - g.quality_sensitivity * (1.0 - self.effectiveness(grids)))
+    def settle(self, rows: np.ndarray, actor3: int, actor2: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Level-3 leaders and villages settle ``rows`` (held at level 3 or 2): each issue is
+        marked settled by its level; returns the probability each settlement truly resolves
+        the issue (a level-3 leader's falls with his effectiveness) and who settled it."""
+        m, g = self.model, self.model.scenario_spec.grid_leaders
+        iss = m.issues
+        return _grid_settle(rows, iss.status, iss.grid_l3, self._effect, g.quality,
+                            g.quality_sensitivity, actor3, actor2, iss.settled_by)
 
     def find_hazards(self) -> np.ndarray:
         """Daily hazard that the patrol of each level-3 grid finds a hidden issue there:
