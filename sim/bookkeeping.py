@@ -93,6 +93,23 @@ def _at_platform_loop(rows: np.ndarray, t: np.ndarray, platform: np.ndarray,
 at_platform = per_issue(_at_platform_loop)
 
 
+def _new_visit_loop(rows: np.ndarray, reopens: np.ndarray, rejections: np.ndarray,
+                    bound: np.ndarray, closed: np.ndarray, superficial: np.ndarray,
+                    accepted: np.ndarray, started: np.ndarray, settled_by: np.ndarray,
+                    unsettled: int) -> None:
+    """A reopened issue starts a new visit: one more reopening, and nothing of the last visit
+    (its pass-backs, binding ruling, closure, acceptance, start, settler) holds."""
+    for r in rows:
+        reopens[r] += 1
+        rejections[r] = 0
+        bound[r], superficial[r] = False, False
+        closed[r], accepted[r], started[r] = np.nan, np.nan, np.nan
+        settled_by[r] = unsettled
+
+
+new_visit = per_issue(_new_visit_loop)
+
+
 def active_rows(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray, until: float,
                 platform: int) -> np.ndarray:
     """Rows due before ``until`` or waiting at a platform (status ``platform``, nothing

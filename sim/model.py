@@ -551,14 +551,9 @@ class GridModel(Model):
     def reopen(self, rows: np.ndarray, t: np.ndarray) -> None:
         """An unresolved closure goes back to the district platform (返工), as a new visit."""
         iss = self.issues
-        iss.reopens[rows] += 1
-        iss.rejections[rows] = 0
-        iss.bound[rows] = False
-        iss.closed[rows] = np.nan
-        iss.superficial[rows] = False
-        iss.accepted[rows] = np.nan                  # accepted/started describe the last visit
-        iss.started[rows] = np.nan
-        iss.settled_by[rows] = SettledBy.NONE
+        bookkeeping.new_visit(rows, iss.reopens, iss.rejections, iss.bound, iss.closed,
+                              iss.superficial, iss.accepted, iss.started, iss.settled_by,
+                              int(SettledBy.NONE))
         self.to_platform(rows, t, self.district_platform(rows), Event.REOPEN,
                          self.actor_residents)
 
