@@ -181,6 +181,23 @@ def test_closures_resolve_with_their_quality_and_ratings_fall_with_lateness(rule
     np.testing.assert_array_equal(noisy, [1.0, 0.0])       # within [0, 1]
 
 
+@both(res._learn_loop, res._learn)
+@given(seed=seeds, n=st.integers(0, 60), residents=st.integers(1, 8), lr=st.floats(0.0, 1.0))
+def test_trust_moves_towards_the_days_ratings_with_their_number(rule, seed, n, residents, lr):
+    rng = np.random.default_rng(seed)
+    who, sat = rng.integers(0, residents, n), rng.random(n)
+    trust = rng.random(residents)
+    k = np.bincount(who, minlength=residents)
+    keep = (1.0 - lr) ** np.arange(k.max(initial=0) + 1)
+    before = trust.copy()
+    rule(who, sat, k, keep, trust)
+    for r in range(residents):              # k ratings weigh 1 - (1 - rate)^k of their mean
+        mine = sat[who == r]
+        w = (1.0 - lr) ** len(mine)
+        expected = w * before[r] + (1 - w) * mine.mean() if len(mine) else before[r]
+        assert trust[r] == pytest.approx(expected)
+
+
 @both(res._routes_loop, res._routes)
 @given(seed=seeds, n=st.integers(0, 40), settle=st.floats(0.0, 1.0),
        hotline=st.floats(0.0, 1.0))

@@ -178,6 +178,21 @@ def _routes_loop(rows: np.ndarray, u1: np.ndarray, u2: np.ndarray, resident: np.
 
 ORGANISER, RESIDENT = int(FoundBy.ORGANISER), int(FoundBy.RESIDENT)    # ints for compiled code
 HOTLINE, GRID = int(Channel.HOTLINE), int(Channel.GRID)
+def _learn_loop(who: np.ndarray, sat: np.ndarray, k: np.ndarray, keep: np.ndarray,
+                trust: np.ndarray) -> None:
+    """:meth:`Residents.update_trust` for the ``k`` ratings ``sat`` of each resident ``who``
+    (summed in order, as ``np.bincount`` does); ``keep[j]``: the weight of old trust after
+    j ratings."""
+    total = np.zeros(len(trust))
+    for i in range(len(who)):
+        total[who[i]] += sat[i]
+    for r in range(len(trust)):
+        if k[r] > 0:
+            w = keep[k[r]]
+            trust[r] = w * trust[r] + (1 - w) * total[r] / k[r]
+
+
+_learn = per_issue(_learn_loop)
 _routes = per_issue(_routes_loop)
 REOPEN, LEFT = 1, 2          # the fates of an unresolved closure (:meth:`Residents.see_closed`)
 _closed = per_issue(_closed_loop, error_model="numpy")     # x / 0: inf or nan, as numpy
@@ -425,8 +440,5 @@ class Residents:
             return
         self.satisfaction_today = float(sat.mean())
         k = np.bincount(who, minlength=len(self.trust))
-        total = np.bincount(who, weights=sat, minlength=len(self.trust))
-        rated = np.flatnonzero(k)             # indices: cheaper than a mask on a city's arrays
-        k = k[rated]
-        keep = ((1.0 - lr) ** np.arange(k.max() + 1))[k]     # a few powers, looked up
-        self.trust[rated] = keep * self.trust[rated] + (1 - keep) * total[rated] / k
+        keep = (1.0 - lr) ** np.arange(k.max() + 1)     # a few powers, looked up
+        _learn(who, sat, k, keep, self.trust)
