@@ -299,16 +299,11 @@ class GridLeaders:
             g.stress_effect, self.stress, self.trained, self.skill, self._effect)
 
     def _effectiveness(self) -> np.ndarray:
+        """Skill × (1 − stress effect) of each level-3 leader, in [0, 1]: kept as ``_effect``
+        and updated once a day (:meth:`_strain_and_learn`), when skill and stress change, for
+        the rules that look it up per issue (triage, settlements, patrol)."""
         g = self.model.scenario_spec.grid_leaders
         return self.skill * (1.0 - g.stress_effect * np.minimum(self.stress, 1.0))
-
-    def effectiveness(self, grids: np.ndarray) -> np.ndarray:
-        """Skill × (1 − stress effect) of the level-3 leaders of ``grids``, in [0, 1].
-
-        Skill and stress change once a day (:meth:`_strain_and_learn`), so the leaders' figures
-        are worked out then and looked up here, instead of per issue at every use.
-        """
-        return self._effect[grids]
 
     def settle(self, rows: np.ndarray, actor3: int, actor2: int
                ) -> tuple[np.ndarray, np.ndarray]:
