@@ -31,18 +31,72 @@ import numpy as np
 from sim.compiled import compile_kernel, per_issue
 
 
+def _block_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """``a[lo:lo + n].sum()`` for ``n <= 128`` as numpy sums it: eight running sums."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    for i in range(lo + 8, lo + n - n % 8, 8):
+        r0, r1, r2, r3 = r0 + a[i], r1 + a[i + 1], r2 + a[i + 2], r3 + a[i + 3]
+        r4, r5, r6, r7 = r4 + a[i + 4], r5 + a[i + 5], r6 + a[i + 6], r7 + a[i + 7]
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for j in range(lo + n - n % 8, lo + n):
+        res += a[j]
+    return res
+
+
+block_sum = per_issue(_block_sum)
+
+
+def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """``a[lo:lo + n].sum()`` as numpy sums it, to the bit (numpy's ``pairwise_sum``): halves
+    (cut at a multiple of 8) down to blocks of at most 128, added back pairwise. Without
+    recursion, which numba's cache does not load safely: a stack of (start, length, halves
+    done) and one of partial sums."""
+    if n <= 128:
+        return block_sum(a, lo, n)
+    starts, lengths = np.empty(200, np.int64), np.empty(200, np.int64)
+    done, sums = np.zeros(200, np.int64), np.empty(200)
+    starts[0], lengths[0], done[0] = lo, n, 0
+    top, vals = 1, 0
+    while top:
+        top -= 1
+        s, m = starts[top], lengths[top]
+        if m <= 128:
+            sums[vals] = block_sum(a, s, m)
+            vals += 1
+        elif done[top]:                         # both halves summed: add them
+            vals -= 1
+            sums[vals - 1] = sums[vals - 1] + sums[vals]
+        else:                                   # again later, after its halves
+            half = m // 2 - (m // 2) % 8
+            done[top] = 1
+            starts[top + 1], lengths[top + 1], done[top + 1] = s + half, m - half, 0
+            starts[top + 2], lengths[top + 2], done[top + 2] = s, half, 0
+            top += 3
+    return sums[0]
+
+
+pairwise_sum = per_issue(_pairwise_sum)
+
+
 def move_rows(rows: np.ndarray, t: np.ndarray, to: int, node_base: int, node_from: np.ndarray,
               day_end: float, next_time: float, next_times: np.ndarray, status: np.ndarray,
               node: np.ndarray, entered: np.ndarray, next_col: np.ndarray,
-              area_out: np.ndarray, node_area: np.ndarray, left: np.ndarray) -> None:
+              area_in: np.ndarray, area_out: np.ndarray, node_area: np.ndarray) -> None:
     """Move ``rows`` to status ``to`` at times ``t``.
 
     The new node is ``node_base + node_from[row]`` (a platform's or unit's own node), or
     ``node_base`` when ``node_from`` is empty (-1: finished, no node). The next time is
-    ``next_times`` when given (non-empty), else ``next_time``. Writes each row's time left in
-    the day to ``left``; the caller adds its (numpy, pairwise) sum to the stock entered.
+    ``next_times`` when given (non-empty), else ``next_time``. The time each row has left in
+    the day is added to the stocks entered (``area_in[to]``, summed as numpy sums) and left.
     """
     k = len(rows)
+    left = np.empty(k)
     out_sum = np.zeros(len(area_out))
     old_sum = np.zeros(len(node_area))
     new_sum = np.zeros(len(node_area))
@@ -62,6 +116,7 @@ def move_rows(rows: np.ndarray, t: np.ndarray, to: int, node_base: int, node_fro
         node[r] = new
         entered[r] = t[i]
         next_col[r] = next_times[i] if per_row_next else next_time
+    area_in[to] += pairwise_sum(left, 0, k)
     for s in range(len(area_out)):
         area_out[s] += out_sum[s]
     for j in range(len(node_area)):         # every node gets its sum, zero or not, as in numpy

@@ -643,12 +643,10 @@ class GridModel(Model):
             return
         base, column = self.node_source(to)
         per_row = isinstance(next_time, np.ndarray)
-        left = np.empty(k)
         kernel(rows, t, int(to), base, self._no_rows if column is None else column,
                self.day + 1.0, np.inf if per_row else float(next_time),
                next_time if per_row else self._no_times, iss.status, iss.node, iss.entered,
-               iss.next_time, self.area_out, self.node_area, left)
-        self.area_in[to] += float(left.sum())
+               iss.next_time, self.area_in, self.area_out, self.node_area)
 
     def _move_numpy(self, rows: np.ndarray, t: np.ndarray, to: Status,
                     next_time: float | np.ndarray) -> None:

@@ -260,3 +260,14 @@ def test_the_days_active_rows_hold_every_row_due_or_waiting_within_the_day(seed,
     first = min(next_time.min(initial=np.inf), entered[waiting].min(initial=np.inf))
     got = s.next_event_among(active, status, next_time, entered, 4)
     assert got == first or first >= 2.0
+
+
+@both(bookkeeping._pairwise_sum, bookkeeping.pairwise_sum)
+@settings(max_examples=80)
+@given(seed=seeds, n=st.integers(0, 3000), lo=st.integers(0, 9),
+       scale=st.sampled_from([1e-6, 1.0, 1e9]))
+def test_moves_sum_a_days_remainder_as_numpy_does_to_the_bit(rule, seed, n, lo, scale):
+    """A move adds its rows' time left in the day to the stock entered with the same sum as
+    numpy (pairwise): the day-average stocks stay bit-identical with and without numba."""
+    a = np.random.default_rng(seed).random(n + lo) * scale
+    assert rule(a, lo, n) == a[lo:].sum()
