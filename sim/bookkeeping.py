@@ -3,7 +3,8 @@
 Which rows are due: once a day the rows the day's transitions can move (:func:`active_rows`),
 then a few scans of those per pass of
 :meth:`GridModel.advance_slice <sim.model.GridModel.advance_slice>` (:func:`due_among`,
-:func:`waiting_among`, :func:`rows_in`, :func:`next_event_among`), and once a day for the leaders'
+:func:`waiting_among`, :func:`next_event_among`, and :func:`next_stage`: the next stage with
+due rows, one call rather than one per stage), and once a day for the leaders'
 lists (:func:`unscheduled_rows`), old grievances (:func:`aged_rows`) and the issues whose
 deadline runs (:func:`reported_open_rows`), each a single loop instead of numpy's masks,
 gathers and ``flatnonzero``. The same rows in the same order.
@@ -215,16 +216,25 @@ def next_event_among(rows: np.ndarray, status: np.ndarray, next_time: np.ndarray
     return first
 
 
-def rows_in(due: np.ndarray, status: np.ndarray, next_time: np.ndarray, st: int,
-            until: float) -> np.ndarray:
-    """Of the ``due`` rows, those in status ``st`` and still due before ``until``."""
+def next_stage(due: np.ndarray, status: np.ndarray, next_time: np.ndarray,
+               stage_of: np.ndarray, start: int, until: float) -> tuple[int, np.ndarray]:
+    """The first stage from ``start`` on with ``due`` rows still due before ``until``, and
+    those rows (``stage_of``: each status's stage, -1 for none); -1 and none when no stage
+    has any. One call for what is otherwise a search per stage."""
+    first = -1
+    for r in due:
+        if next_time[r] < until:
+            k = stage_of[status[r]]
+            if k >= start and (first < 0 or k < first):
+                first = k
     out = np.empty(len(due), dtype=np.int64)
     m = 0
-    for r in due:
-        if status[r] == st and next_time[r] < until:
-            out[m] = r
-            m += 1
-    return out[:m]
+    if first >= 0:
+        for r in due:
+            if stage_of[status[r]] == first and next_time[r] < until:
+                out[m] = r
+                m += 1
+    return first, out[:m]
 
 
 def unscheduled_rows(status: np.ndarray, next_time: np.ndarray, st: int) -> np.ndarray:
@@ -264,9 +274,16 @@ def reported_open_rows(status: np.ndarray, reported: np.ndarray, first: int,
     return out[:m]
 
 
-def _rows_in_numpy(due: np.ndarray, status: np.ndarray, next_time: np.ndarray, st: int,
-                   until: float) -> np.ndarray:
-    return due[(status[due] == st) & (next_time[due] < until)]
+def _next_stage_numpy(due: np.ndarray, status: np.ndarray, next_time: np.ndarray,
+                      stage_of: np.ndarray, start: int, until: float
+                      ) -> tuple[int, np.ndarray]:
+    live = due[next_time[due] < until]
+    stage = stage_of[status[live]]
+    later = stage[stage >= start]
+    if not len(later):
+        return -1, live[:0]
+    first = int(later.min())
+    return first, live[stage == first]
 
 
 def _active_rows_numpy(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray,
@@ -311,7 +328,7 @@ def _reported_open_rows_numpy(status: np.ndarray, reported: np.ndarray, first: i
 class Selection(NamedTuple):
     """The selections of rows, compiled or in numpy."""
 
-    rows_in: Callable[..., np.ndarray]
+    next_stage: Callable[..., tuple[int, np.ndarray]]
     unscheduled_rows: Callable[..., np.ndarray]
     aged_rows: Callable[..., np.ndarray]
     reported_open_rows: Callable[..., np.ndarray]
@@ -321,10 +338,10 @@ class Selection(NamedTuple):
     next_event_among: Callable[..., float]
 
 
-NUMPY_SELECTION = Selection(_rows_in_numpy, _unscheduled_rows_numpy, _aged_rows_numpy,
+NUMPY_SELECTION = Selection(_next_stage_numpy, _unscheduled_rows_numpy, _aged_rows_numpy,
                             _reported_open_rows_numpy, _active_rows_numpy, _due_among_numpy,
                             _waiting_among_numpy, _next_event_among_numpy)
-LOOPS = (rows_in, unscheduled_rows, aged_rows, reported_open_rows, active_rows, due_among,
+LOOPS = (next_stage, unscheduled_rows, aged_rows, reported_open_rows, active_rows, due_among,
          waiting_among, next_event_among)
 _kernels = [compile_kernel(f) for f in LOOPS]
 COMPILED_SELECTION = None if None in _kernels else Selection(*_kernels)

@@ -413,11 +413,16 @@ class GridModel(Model):
             due = select.due_among(active, iss.next_time, until)
             if not len(due):
                 return
-            # only issues due at the start of a pass can move in it (returns wait for the next)
-            for st, handler in self._handlers:
-                rows = select.rows_in(due, iss.status, iss.next_time, st, until)  # st: an int
-                if len(rows):
-                    handler(self, rows, iss.next_time[rows].copy())
+            # only issues due at the start of a pass can move in it (returns wait for the next);
+            # the stages in order, each that has due rows once they reach it
+            stage = 0
+            while True:
+                stage, rows = select.next_stage(due, iss.status, iss.next_time, self._stage_of,
+                                                stage, until)
+                if stage < 0:
+                    break
+                self._handlers[stage][1](self, rows, iss.next_time[rows].copy())
+                stage += 1
 
     @transition
     def take_in(self, rows: np.ndarray) -> None:
@@ -568,6 +573,8 @@ class GridModel(Model):
         (int(Status.QUEUED), service_starts),
         (int(Status.IN_SERVICE), service_ends),
     )
+    _stage_of = np.full(len(Status), -1, dtype=np.int64)     # each status's stage, or none
+    _stage_of[[st for st, _ in _handlers]] = np.arange(len(_handlers))
 
     # =========================================================================================
     # Book-keeping

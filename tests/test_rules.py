@@ -226,19 +226,29 @@ def test_compiled_selections_equal_numpy(seed, n):
     reported = np.where(rng.random(n) < 0.3, np.nan, rng.random(n))
     severity = rng.integers(0, 3, n).astype(np.int8)
     due = np.flatnonzero(next_time < 2.0)
+    stage_of = np.where(rng.random(12) < 0.7, rng.permutation(12), -1)
 
     def every_selection(s):
         active = s.active_rows(status, next_time, entered, 2.0, 4)
         return [active, s.due_among(active, next_time, 1.5),
                 s.waiting_among(active, status, next_time, entered, 1.5, 4),
                 [s.next_event_among(active, status, next_time, entered, 4)],
-                s.rows_in(due, status, next_time, 6, 1.5),
+                *s.next_stage(due, status, next_time, stage_of, 2, 1.5),
+                *s.next_stage(due, status, next_time, stage_of, 0, 2.5),
                 s.unscheduled_rows(status, next_time, 2),
                 s.aged_rows(status, severity, entered, 1.0, 9),
                 s.reported_open_rows(status, reported, 4, 9)]
 
     agree(every_selection(bookkeeping.COMPILED_SELECTION),
           every_selection(bookkeeping.NUMPY_SELECTION))
+    # the stages in order: the first from `start` on whose status has rows due before 1.5
+    status_of = {int(k): st for st, k in enumerate(stage_of) if k >= 0}
+    for start in range(13):
+        found = [(k, due[(status[due] == status_of[k]) & (next_time[due] < 1.5)])
+                 for k in range(start, 12) if k in status_of]
+        want = next(((k, rows) for k, rows in found if len(rows)), (-1, due[:0]))
+        agree(bookkeeping.selection().next_stage(due, status, next_time, stage_of, start, 1.5),
+              want)
 
 
 @settings(max_examples=60)
