@@ -165,17 +165,17 @@ def end_to_end(days: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-def day_cost_fit(seconds: np.ndarray, open_issues: np.ndarray) -> tuple[float, float, float]:
-    """Least squares of a day's time on its open issues and the day of the run: seconds per
-    open issue, and the change per 100 days elapsed at the same open issues as a share of the
-    mean day, with its standard error."""
+def day_cost_fit(seconds: np.ndarray, open_issues: np.ndarray) -> tuple[float, float]:
+    """Least squares of a day's time on its open issues and the day of the run: the change
+    per 100 days elapsed at the same open issues, as a share of the mean day, and its
+    standard error."""
     days = np.arange(len(seconds), dtype=float)
     x = np.column_stack([np.ones_like(days), open_issues, days])
     coef, *_ = np.linalg.lstsq(x, seconds, rcond=None)
     resid = seconds - x @ coef
     cov = resid @ resid / max(len(seconds) - 3, 1) * np.linalg.pinv(x.T @ x)
     scale = 100.0 / seconds.mean()
-    return float(coef[1]), float(coef[2] * scale), float(np.sqrt(cov[2, 2]) * scale)
+    return float(coef[2] * scale), float(np.sqrt(cov[2, 2]) * scale)
 
 
 def exponent(x: list[float], y: list[float]) -> float:
@@ -248,10 +248,9 @@ def main() -> None:
     corr = np.corrcoef(day_s[1:], open_n[1:])[0, 1]
     print(f"   correlation of a day's time with its open issues {corr:.2f}, with the day of the "
           f"year {np.corrcoef(day_s[1:], np.arange(1, len(day_s)))[0, 1]:.2f}")
-    per_open, per_100_days, se = day_cost_fit(day_s[1:], open_n[1:])
-    print(f"   a day's time fitted on both: {per_open * 1e6:.2f} ms per 1,000 open issues; at "
-          f"the same open issues, {per_100_days:+.1%} per 100 days elapsed (± {se:.1%}, one "
-          f"standard error; 0 = the date does not matter)")
+    per_100_days, se = day_cost_fit(day_s[1:], open_n[1:])
+    print(f"   a day's time at the same open issues (fitted on both): {per_100_days:+.1%} per "
+          f"100 days elapsed, ± {se:.1%} (one standard error; 0: the date does not matter)")
 
     print("\n4. The Mesa peer on the same reduced scenario (load 0.7, c = 3, p = 0.3)")
     print("   each timed 5 times in turn; best times, and the median of the 5 paired ratios")
