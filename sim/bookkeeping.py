@@ -88,15 +88,19 @@ pairwise_sum = per_issue(_pairwise_sum)
 def move_rows(rows: np.ndarray, t: np.ndarray, to: int, node_base: int, node_from: np.ndarray,
               day_end: float, next_time: float, next_times: np.ndarray, status: np.ndarray,
               node: np.ndarray, entered: np.ndarray, next_col: np.ndarray,
-              area_in: np.ndarray, area_out: np.ndarray, node_area: np.ndarray) -> None:
+              area_in: np.ndarray, area_out: np.ndarray, node_area: np.ndarray,
+              src_out: np.ndarray, node_out: np.ndarray) -> None:
     """Move ``rows`` to status ``to`` at times ``t``.
 
     The new node is ``node_base + node_from[row]`` (a platform's or unit's own node), or
     ``node_base`` when ``node_from`` is empty (-1: finished, no node). The next time is
     ``next_times`` when given (non-empty), else ``next_time``. The time each row has left in
     the day is added to the stocks entered (``area_in[to]``, summed as numpy sums) and left.
+    For the event log, when ``src_out`` is not empty: each row's status before the move and its
+    new node, in ``src_out`` and ``node_out``.
     """
     k = len(rows)
+    log = len(src_out) > 0
     left = np.empty(k)
     out_sum = np.zeros(len(area_out))
     old_sum = np.zeros(len(node_area))
@@ -113,6 +117,8 @@ def move_rows(rows: np.ndarray, t: np.ndarray, to: int, node_base: int, node_fro
         new = node_base + node_from[r] if per_row_node else node_base
         if new >= 0:
             new_sum[new] += x
+        if log:
+            src_out[i], node_out[i] = status[r], new
         status[r] = to
         node[r] = new
         entered[r] = t[i]

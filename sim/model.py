@@ -132,6 +132,7 @@ class GridModel(Model):
         self.first_unit_node = 4 + len(self.platforms.agents)
         self.node_area = np.zeros(len(self.nodes))        # today's (in - out) time-weighted
         self._no_rows, self._no_times = np.empty(0, dtype=np.int16), np.empty(0)
+        self._no_status = np.empty(0, dtype=np.int8)
         self.node_stock_start = np.zeros(len(self.nodes), dtype=np.int64)
         self.node_daily: list[tuple[np.ndarray, np.ndarray]] = []   # (day-average, end) stocks
         self.daily: list[dict[str, float]] = []
@@ -657,21 +658,27 @@ class GridModel(Model):
             return
         iss = self.issues
         self.event_counts[event] += k
-        if self.events.enabled:
-            node = self.node_of(rows, to)
-            nodes = np.full(k, node, dtype=np.int16) if np.ndim(node) == 0 else node
-            self.events.log(iss.issue_id[rows], t, event, iss.status[rows], to, actor,
-                            nodes.astype(np.int16))
+        logged = self.events.enabled
         kernel = bookkeeping.compiled_move_rows
         if kernel is None:
+            if logged:
+                node = self.node_of(rows, to)
+                nodes = np.full(k, node, dtype=np.int16) if np.ndim(node) == 0 else node
+                self.events.log(iss.issue_id[rows], t, event, iss.status[rows], to, actor,
+                                nodes.astype(np.int16))
             self._move_numpy(rows, t, to, next_time)
             return
         base, column = self.node_source(to)
         per_row = isinstance(next_time, np.ndarray)
+        # the kernel hands the event log each row's status before the move and its new node
+        src, nodes = ((np.empty(k, dtype=np.int8), np.empty(k, dtype=np.int16)) if logged
+                      else (self._no_status, self._no_rows))
         kernel(rows, t, int(to), base, self._no_rows if column is None else column,
                self.day + 1.0, np.inf if per_row else float(next_time),
                next_time if per_row else self._no_times, iss.status, iss.node, iss.entered,
-               iss.next_time, self.area_in, self.area_out, self.node_area)
+               iss.next_time, self.area_in, self.area_out, self.node_area, src, nodes)
+        if logged:
+            self.events.log(iss.issue_id[rows], t, event, src, to, actor, nodes)
 
     def _move_numpy(self, rows: np.ndarray, t: np.ndarray, to: Status,
                     next_time: float | np.ndarray) -> None:
