@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.compiled import compile_kernel
+
 
 class Status(IntEnum):
     """Where an issue is. Open statuses come first; CLOSED and LAPSED are final."""
@@ -199,12 +201,23 @@ class IssueTable:
         finished = np.count_nonzero(done)
         if finished <= min_share * self.n or finished <= min_rows:
             return
-        # indices once, then a gather per column (cheaper than a boolean mask per column)
-        gone, keep = np.flatnonzero(done), np.flatnonzero(~done)
-        self._archive.append({k: self.cols[k].take(gone) for k in HISTORY})
-        m = len(keep)
-        for v in self.cols.values():
-            v[:m] = v.take(keep)
+        m = self.n - finished
+        if _split_compiled is not None:          # a pass per column, compiled
+            archive = {}
+            for k, v in self.cols.items():
+                if k in WORKING:
+                    _split_compiled(v, done, self.n, v[:0], False)
+                else:
+                    gone = np.empty(finished + 1, dtype=v.dtype)
+                    _split_compiled(v, done, self.n, gone, True)
+                    archive[k] = gone[:finished]
+            self._archive.append(archive)
+        else:
+            # indices once, then a gather per column (cheaper than a boolean mask per column)
+            gone, keep = np.flatnonzero(done), np.flatnonzero(~done)
+            self._archive.append({k: self.cols[k].take(gone) for k in HISTORY})
+            for v in self.cols.values():
+                v[:m] = v.take(keep)
         for k, (_, fill) in COLUMNS.items():
             self.cols[k][m : self.n] = fill
         self.n = m
@@ -224,6 +237,25 @@ class IssueTable:
 
     def count_by_status(self) -> np.ndarray:
         return np.bincount(self.cols["status"][: self.n], minlength=len(Status))
+
+
+def split_rows(col: np.ndarray, done: np.ndarray, n: int, gone: np.ndarray,
+               archive: bool) -> None:
+    """One column's compaction in one pass: the first ``n`` values not ``done`` to the front of
+    ``col``, in order, and (``archive``) the ``done`` ones to ``gone``, in order. Without a
+    branch on ``done``, which is as good as random: each value is written to both places and
+    only one place's cursor moves on (so ``gone`` has a spare last slot)."""
+    kept = put = 0
+    for i in range(n):
+        value, d = col[i], done[i]
+        col[kept] = value                # kept <= i: overwrites a value already read
+        kept += 1 - d
+        if archive:
+            gone[put] = value
+            put += d
+
+
+_split_compiled = compile_kernel(split_rows)     # numpy's gathers without numba
 
 
 class _AllRows(Mapping):

@@ -281,3 +281,41 @@ def test_moves_sum_a_days_remainder_as_numpy_does_to_the_bit(rule, seed, n, lo, 
     numpy (pairwise): the day-average stocks stay bit-identical with and without numba."""
     a = np.random.default_rng(seed).random(n + lo) * scale
     assert rule(a, lo, n) == a[lo:].sum()
+
+
+@settings(max_examples=40)
+@given(seed=seeds, n=st.integers(0, 500), share=st.sampled_from([0.0, 0.3, 0.9, 1.0]))
+def test_compaction_in_one_pass_equals_numpys_gathers(seed, n, share):
+    """Finished rows leave the working arrays the same way with the compiled pass and with
+    numpy's gathers: the same rows kept, in order, and the same archive, every column."""
+    import sim.issues as issues
+    if issues._split_compiled is None:
+        raise AssertionError("numba is a dependency: the compiled pass must be there")
+    rng = np.random.default_rng(seed)
+    data = {k: np.where(rng.random(n) < 0.1, np.nan, rng.random(n) * 50).astype(dt)
+            if np.dtype(dt).kind == "f" else (rng.random(n) * 50).astype(dt)
+            for k, (dt, _) in issues.COLUMNS.items()}
+    data["status"] = np.where(rng.random(n) < share, issues.Status.CLOSED, 0).astype("i1")
+    tables = []
+    for kernel in (issues._split_compiled, None):
+        table = issues.IssueTable(capacity=8)
+        table.add(n)
+        for k, v in table.cols.items():
+            v[:n] = data[k]
+        table._refresh()
+        saved, issues._split_compiled = issues._split_compiled, kernel
+        try:
+            table.compact(0.0, -1)
+        finally:
+            issues._split_compiled = saved
+        tables.append(table)
+    a, b = tables
+    assert a.n == b.n and (b.status < issues.Status.CLOSED).all()
+    assert sum(len(part["issue_id"]) for part in b._archive) + b.n == n
+    for k in a.cols:
+        assert a.cols[k].tobytes() == b.cols[k].tobytes(), k
+    assert len(a._archive) == len(b._archive)
+    for pa_, pb in zip(a._archive, b._archive, strict=True):
+        assert list(pa_) == list(pb)
+        for k in pa_:
+            assert pa_[k].dtype == pb[k].dtype and pa_[k].tobytes() == pb[k].tobytes(), k
