@@ -3,8 +3,8 @@
 Two kinds:
 
 - kernels (:func:`compile_kernel`) for book-keeping that numpy also does well at a city's size:
-  the selections of rows, moves, the working clock, queues, discovery. Each has a numpy or
-  plain form that the caller falls back to, and a test holds the two identical.
+  the selections of rows, moves, compaction, the working clock, queues, discovery. Each has a
+  numpy or plain form that the caller falls back to, and a test holds the two identical.
 - the agents' rules issue by issue (:func:`per_issue`): who dispatches where, who passes back,
   a leader's day, residents' routes and ratings. At a district's size a rule written in numpy
   is a dozen passes over a few hundred issues, each costing more in overhead than in work; as
