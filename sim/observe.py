@@ -65,7 +65,8 @@ def daily_row(m: GridModel, day: int, counts: np.ndarray) -> dict[str, float]:
     row["unit_effort_mean"] = _mean(ad.effort)
     row["unit_readiness_mean"] = _mean(ad.readiness)
     row["unit_superficial_mean"] = _mean(ad.superficial)
-    row["trust_mean"] = float(res.trust @ res.weight) / m.scenario_spec.population
+    # a pairwise sum, not BLAS's dot product, whose result depends on the processor
+    row["trust_mean"] = float(np.add.reduce(res.trust * res.weight)) / m.scenario_spec.population
     return row
 
 

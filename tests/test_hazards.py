@@ -126,3 +126,19 @@ def test_when_finished_rows_are_compacted_changes_nothing():
     for key in ("issue_id", "status", "closed", "satisfaction", "unit"):
         np.testing.assert_array_equal(a.issues.all_rows()[key], b.issues.all_rows()[key])
     assert a.events.frame(a.nodes).equals(b.events.frame(b.nodes))
+
+
+def test_a_run_is_the_same_whatever_the_processors_vector_units():
+    """numpy's exp, log and power, and BLAS's dot product, give other last bits on a processor
+    with AVX-512 than on one without; the model takes none of them (sim/libm.py), so a run is
+    the same with numpy's AVX-512 code off (and OpenBLAS's kernels for AVX2), every table and
+    metric. (Where the processor has no AVX-512, both runs are trivially the same.)"""
+    root = Path(__file__).resolve().parent.parent
+    plain = {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}
+    if "avx2" in Path("/proc/cpuinfo").read_text(encoding="utf-8"):
+        plain["OPENBLAS_CORETYPE"] = "Haswell"
+    outs = [subprocess.run([sys.executable, "-W", "ignore", "-c", RUN_AND_HASH], cwd=root,
+                           check=True, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(root), **extra}).stdout
+            for extra in ({}, plain)]
+    assert outs[0] and outs[0] == outs[1]

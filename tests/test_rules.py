@@ -319,3 +319,21 @@ def test_compaction_in_one_pass_equals_numpys_gathers(seed, n, share):
         assert list(pa_) == list(pb)
         for k in pa_:
             assert pa_[k].dtype == pb[k].dtype and pa_[k].tobytes() == pb[k].tobytes(), k
+
+
+@settings(max_examples=30)
+@given(seed=seeds, n=st.integers(0, 300), base=st.floats(0.01, 1.5))
+def test_exponentials_and_powers_are_the_c_librarys(seed, n, base):
+    """The model's exp and powers (sim/libm.py) are the C library's, value by value, compiled
+    or not, whatever the array's shape: the same numbers on every processor."""
+    import math
+
+    from sim import libm
+    x = np.random.default_rng(seed).standard_normal(n) * 20
+    expected = [math.exp(v) for v in x]
+    for loop in (libm._exp_loop, libm._exp):
+        assert loop(x).tolist() == expected
+    assert libm.exp(x.reshape(1, -1)).ravel().tolist() == expected
+    assert libm.exp(2.5).shape == () and float(libm.exp(2.5)) == math.exp(2.5)
+    powers = [base ** float(i) for i in range(n)]
+    assert libm._powers_loop(base, n).tolist() == libm.powers(base, n).tolist() == powers

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from mesa import Agent
 
-from sim import bookkeeping
+from sim import bookkeeping, libm
 from sim.compiled import per_issue
 from sim.issues import SettledBy, Status
 
@@ -292,7 +292,7 @@ class GridLeaders:
         u_quit, u_train = rng.random(self.l3.n), rng.random(self.l3.n)
         gain = tr.leader_skill_gain * tr.quality
         # a day's step towards full skill, untrained and trained (numpy's exp, as before)
-        learn = 1.0 - np.exp(-((1.0 / g.learning_days) * np.array([1.0, 1.0 + gain])))
+        learn = 1.0 - libm.exp(-((1.0 / g.learning_days) * np.array([1.0, 1.0 + gain])))
         self.quits_today = _strain_and_learn(
             self.demand(), self.l3.hours, u_quit, u_train, g.stress_recovery, g.stress_gain,
             g.quit_stress, g.quit_rate, tr.leader_coverage, g.newcomer_skill, gain, learn,

@@ -9,12 +9,13 @@ minor issues themselves (自治); they rate closures, and their trust moves with
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 from mesa import Agent
 
-from sim import bookkeeping
+from sim import bookkeeping, libm
 from sim.compiled import compile_kernel, per_issue
 from sim.issues import Channel, FoundBy, SettledBy, Status
 
@@ -276,8 +277,8 @@ class Residents:
         if u.service == "exponential":
             factor = e                          # work content: the category's mean × factor
         else:
-            s2 = np.log1p(u.service_cv**2)
-            factor = np.exp(np.sqrt(s2) * z - s2 / 2)
+            s2 = math.log1p(u.service_cv**2)
+            factor = libm.exp(np.sqrt(s2) * z - s2 / 2)
         if _attributes_compiled is not None:
             c = m.category_arrays
             rows = m.issues.add(n, created=t, entered=t)
@@ -352,9 +353,9 @@ class Residents:
         if len(rows) == 0:
             return rows, rows
         calm = 1.0 - g.petition_trust_effect * self.trust[iss.resident[rows]]
-        pet = np.isnan(iss.petitioned[rows]) & (u_pet < 1.0 - np.exp(-g.petition_rate * calm))
+        pet = np.isnan(iss.petitioned[rows]) & (u_pet < 1.0 - libm.exp(-g.petition_rate * calm))
         inc = iss.collective[rows] & np.isnan(iss.incident[rows]) & \
-            (u_inc < 1.0 - np.exp(-g.incident_rate * calm))
+            (u_inc < 1.0 - libm.exp(-g.incident_rate * calm))
         return rows[pet], rows[inc]
 
     def petition_after_closure(self, rows: np.ndarray) -> np.ndarray:
@@ -440,5 +441,5 @@ class Residents:
             return
         self.satisfaction_today = float(sat.mean())
         k = np.bincount(who, minlength=len(self.trust))
-        keep = (1.0 - lr) ** np.arange(k.max() + 1)     # a few powers, looked up
+        keep = libm.powers(1.0 - lr, k.max() + 1)        # a few powers, looked up
         _learn(who, sat, k, keep, self.trust)

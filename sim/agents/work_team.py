@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from mesa import Agent
 
+from sim import libm
+
 if TYPE_CHECKING:
     from sim.model import GridModel
 
@@ -72,7 +74,7 @@ class WorkTeams:
         tenure = self.tenure0 + day
         if w.rotation_days:
             tenure = tenure % w.rotation_days
-        knows = 1.0 - np.exp(-tenure / w.knowledge_days)
+        knows = 1.0 - libm.exp(-tenure / w.knowledge_days)
         self.effectiveness = w.engagement * (w.newcomer_knowledge
                                              + (1.0 - w.newcomer_knowledge) * knows)
         per_day = w.hours_per_week / cal.workdays if cal.is_workday[day] else 0.0
