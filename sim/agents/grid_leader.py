@@ -291,7 +291,7 @@ class GridLeaders:
         rng = self.model.streams["staff"]
         u_quit, u_train = rng.random(self.l3.n), rng.random(self.l3.n)
         gain = tr.leader_skill_gain * tr.quality
-        # a day's step towards full skill, untrained and trained (numpy's exp, as before)
+        # a day's step towards full skill, untrained and trained (the C library's exp: libm)
         learn = 1.0 - libm.exp(-((1.0 / g.learning_days) * np.array([1.0, 1.0 + gain])))
         self.quits_today = _strain_and_learn(
             self.demand(), self.l3.hours, u_quit, u_train, g.stress_recovery, g.stress_gain,
