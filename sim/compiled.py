@@ -12,13 +12,48 @@ Two kinds:
   plain Python.
 
 Without numba, or with ``GRIDSIM_NO_NUMBA=1``, nothing is compiled and results are the same.
+
+Compiled code is cached on disk, in ``sim/__pycache__/numba/``, one directory per version of
+the package's sources (:func:`cache_dir`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def cache_dir() -> Path:
+    """Where compiled code is cached: a directory per version of the package's sources.
+
+    Numba compiles a kernel afresh when the kernel's own file changes, but not when a function
+    it calls, whose code it carries, changes in another file: the queues' joins
+    (``sim/queueing.py``) would go on using the working clock's old conversions after
+    ``sim/calendar.py`` changed, while the rest of the model used the new ones. A directory
+    per version of all the sources cannot serve stale code; the price is that any change to
+    the sources compiles every kernel again (~20 s, once). Directories of other versions are
+    removed once an hour old (a run started before an edit may still use one).
+    """
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
+    root = PACKAGE / "__pycache__" / "numba"
+    here = root / digest.hexdigest()[:16]
+    if root.is_dir():
+        for old in root.iterdir():
+            try:
+                if old != here and time.time() - old.stat().st_mtime > 3600:
+                    shutil.rmtree(old)
+            except OSError:
+                pass
+    return here
 
 
 def compile_kernel(fn: Callable[..., Any], **options: Any) -> Callable[..., Any] | None:
@@ -29,6 +64,8 @@ def compile_kernel(fn: Callable[..., Any], **options: Any) -> Callable[..., Any]
         import numba
     except ImportError:
         return None
+    if not numba.config.CACHE_DIR:        # unless the user chose a directory (NUMBA_CACHE_DIR)
+        numba.config.CACHE_DIR = str(cache_dir())
     return numba.njit(cache=True, nogil=True, **options)(fn)
 
 

@@ -337,3 +337,29 @@ def test_exponentials_and_powers_are_the_c_librarys(seed, n, base):
     assert libm.exp(2.5).shape == () and float(libm.exp(2.5)) == math.exp(2.5)
     powers = [base ** float(i) for i in range(n)]
     assert libm._powers_loop(base, n).tolist() == libm.powers(base, n).tolist() == powers
+
+
+def test_compiled_code_is_cached_per_version_of_all_the_sources(tmp_path, monkeypatch):
+    """A kernel carries the code of the kernels it calls, and numba checks only the kernel's
+    own file for changes: the cache directory changes with any source file (here a callee's
+    in a subpackage), and other versions' directories go once they are an hour old."""
+    import os
+
+    import sim.compiled as comp
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "queueing.py").write_text("x = 1\n")
+    (tmp_path / "agents" / "rule.py").write_text("y = 1\n")
+    monkeypatch.setattr(comp, "PACKAGE", tmp_path)
+    first = comp.cache_dir()
+    assert comp.cache_dir() == first and first.parent == tmp_path / "__pycache__" / "numba"
+    (tmp_path / "agents" / "rule.py").write_text("y = 2\n")
+    second = comp.cache_dir()
+    assert second != first
+    first.mkdir(parents=True)
+    second.mkdir()
+    os.utime(first, (0, 0))                       # made long ago
+    assert comp.cache_dir() == second and not first.exists() and second.exists()
+    monkeypatch.undo()
+    if bookkeeping.COMPILED_SELECTION is not None and not os.environ.get("NUMBA_CACHE_DIR"):
+        import numba
+        assert str(comp.cache_dir()) == numba.config.CACHE_DIR     # the model's kernels
