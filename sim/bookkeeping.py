@@ -180,7 +180,7 @@ def active_rows(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray, 
     """Rows due before ``until`` or waiting at a platform (status ``platform``, nothing
     scheduled) since before it: all the rows a day's transitions can move, since a transition
     moves only rows that are due or waiting, and they stay among these."""
-    out = np.empty(len(status) + 1, dtype=np.int64)
+    out = np.empty(len(status), dtype=np.int64)
     m = 0
     for r in range(len(status)):
         out[m] = r
@@ -191,7 +191,7 @@ def active_rows(status: np.ndarray, next_time: np.ndarray, entered: np.ndarray, 
 
 def due_among(rows: np.ndarray, next_time: np.ndarray, until: float) -> np.ndarray:
     """Of ``rows``, those whose next transition is before ``until`` (in the same order)."""
-    out = np.empty(len(rows) + 1, dtype=np.int64)
+    out = np.empty(len(rows), dtype=np.int64)
     m = 0
     for r in rows:
         out[m] = r
@@ -202,7 +202,7 @@ def due_among(rows: np.ndarray, next_time: np.ndarray, until: float) -> np.ndarr
 def waiting_among(rows: np.ndarray, status: np.ndarray, next_time: np.ndarray,
                   entered: np.ndarray, until: float, platform: int) -> np.ndarray:
     """Of ``rows``, those at a platform waiting for intake since before ``until``."""
-    out = np.empty(len(rows) + 1, dtype=np.int64)
+    out = np.empty(len(rows), dtype=np.int64)
     m = 0
     for r in rows:
         out[m] = r
@@ -233,7 +233,7 @@ def next_stage(due: np.ndarray, status: np.ndarray, next_time: np.ndarray,
             k = stage_of[status[r]]
             if k >= start and (first < 0 or k < first):
                 first = k
-    out = np.empty(len(due) + 1, dtype=np.int64)
+    out = np.empty(len(due), dtype=np.int64)
     m = 0
     if first >= 0:
         for r in due:
@@ -244,7 +244,7 @@ def next_stage(due: np.ndarray, status: np.ndarray, next_time: np.ndarray,
 
 def unscheduled_rows(status: np.ndarray, next_time: np.ndarray, st: int) -> np.ndarray:
     """Rows in status ``st`` with nothing scheduled (a leader's list not yet planned)."""
-    out = np.empty(len(status) + 1, dtype=np.int64)
+    out = np.empty(len(status), dtype=np.int64)
     m = 0
     for r in range(len(status)):
         out[m] = r
@@ -256,7 +256,7 @@ def aged_rows(status: np.ndarray, severity: np.ndarray, created: np.ndarray, bef
               closed: int) -> np.ndarray:
     """Open rows (status below ``closed``) of severity 1 or more created before ``before``:
     grievances old enough to escalate."""
-    out = np.empty(len(status) + 1, dtype=np.int64)
+    out = np.empty(len(status), dtype=np.int64)
     m = 0
     for r in range(len(status)):
         out[m] = r
@@ -268,7 +268,7 @@ def reported_open_rows(status: np.ndarray, reported: np.ndarray, first: int,
                        closed: int) -> np.ndarray:
     """Rows in statuses ``first`` up to (not including) ``closed`` that were reported to a
     platform (the open issues whose deadline runs)."""
-    out = np.empty(len(status) + 1, dtype=np.int64)
+    out = np.empty(len(status), dtype=np.int64)
     m = 0
     for r in range(len(status)):
         out[m] = r
