@@ -8,9 +8,9 @@ due rows, one call rather than one per stage), and once a day for the leaders'
 lists (:func:`unscheduled_rows`), old grievances (:func:`aged_rows`) and the issues whose
 deadline runs (:func:`reported_open_rows`), each a single loop instead of numpy's masks,
 gathers and ``flatnonzero``. The same rows in the same order. The filters have no branch on a
-row's test, which on mixed statuses the processor would mispredict about every other row: each
-row is written at the next place, and the place moves on only if the row passes (a third of
-the time of the branching loop for the grievances' filter, half for the day's active rows).
+row's test, which the processor often mispredicts where statuses are mixed: each row is
+written at the next place, and the place moves on only if the row passes (a third of the time
+of the branching loop for the grievances' filter, half for the day's active rows).
 
 Arriving at a platform (:func:`at_platform`: the holding platform, the first report's time) is
 one loop too, written once (``per_issue``).

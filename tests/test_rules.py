@@ -11,6 +11,8 @@ without numba by tests/test_hazards.py.)
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -20,6 +22,7 @@ import sim.agents.department as dep
 import sim.agents.grid_leader as gl
 import sim.agents.platform as plat
 import sim.agents.resident as res
+import sim.compiled as comp
 from sim import bookkeeping
 from sim.issues import Channel, FoundBy
 
@@ -343,9 +346,6 @@ def test_compiled_code_is_cached_per_version_of_all_the_sources(tmp_path, monkey
     """A kernel carries the code of the kernels it calls, and numba checks only the kernel's
     own file for changes: the cache directory changes with any source file (here a callee's
     in a subpackage), and other versions' directories go once they are an hour old."""
-    import os
-
-    import sim.compiled as comp
     (tmp_path / "agents").mkdir()
     (tmp_path / "queueing.py").write_text("x = 1\n")
     (tmp_path / "agents" / "rule.py").write_text("y = 1\n")
