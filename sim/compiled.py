@@ -19,6 +19,7 @@ the package's sources (:func:`cache_dir`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -64,9 +65,20 @@ def compile_kernel(fn: Callable[..., Any], **options: Any) -> Callable[..., Any]
         import numba
     except ImportError:
         return None
-    if not numba.config.CACHE_DIR:        # unless the user chose a directory (NUMBA_CACHE_DIR)
-        numba.config.CACHE_DIR = str(cache_dir())
-    return numba.njit(cache=True, nogil=True, **options)(fn)
+    if numba.config.CACHE_DIR:            # the user chose a directory (NUMBA_CACHE_DIR)
+        return numba.njit(cache=True, nogil=True, **options)(fn)
+    # numba picks a function's cache directory when it is decorated: set ours for that moment
+    # only, so that other numba code in the process caches where it would have
+    numba.config.CACHE_DIR = _this_version_cache_dir()
+    try:
+        return numba.njit(cache=True, nogil=True, **options)(fn)
+    finally:
+        numba.config.CACHE_DIR = ""
+
+
+@functools.cache
+def _this_version_cache_dir() -> str:
+    return str(cache_dir())
 
 
 def per_issue(fn: Callable[..., Any], **options: Any) -> Callable[..., Any]:
