@@ -6,8 +6,9 @@
 These machines' speed drifts by ±20 % from minute to minute, so two figures taken minutes apart
 cannot tell a 10 % change from noise. This script checks ``REF`` out into a temporary git
 worktree and times the same run there and here alternately, each run in a fresh process after a
-short warm-up (compiled helpers loaded), and prints both sets of times and the ratio of the best
-ones. Simulation time as everywhere: model construction plus steps, no output written.
+short warm-up (compiled helpers loaded; an untimed first run on each side compiles them), and
+prints both sets of times and the ratio of the best ones. Simulation time as everywhere: model
+construction plus steps, no output written.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def main() -> None:
         if made.returncode:
             sys.exit(f"bench_ab: cannot check out {args.ref!r}: {made.stderr.strip()}")
         try:
+            # a first run on each side, untimed, compiles the helpers into its numba cache
+            # (a fresh worktree's is empty, as is a checkout's after an edit): the warm-up
+            # before each timed run reaches only some of them
+            timed(other, args.scenario, args.days)
+            timed(ROOT, args.scenario, args.days)
             times: dict[str, list[float]] = {args.ref: [], "this checkout": []}
             for _ in range(args.repeats):
                 times[args.ref].append(timed(other, args.scenario, args.days))

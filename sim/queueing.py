@@ -19,6 +19,7 @@ import numpy as np
 
 from sim.calendar import WorkingCalendar, _from_work_compiled, _to_work_compiled
 from sim.compiled import compile_kernel
+from sim.sorting import argsort_floats
 
 
 def fifo(pool: np.ndarray, ready: np.ndarray, hours: np.ndarray, free: np.ndarray,
@@ -82,7 +83,7 @@ def _serve(pool: np.ndarray, ready: np.ndarray, hours: np.ndarray, always_open: 
             ready_w[i] = ready[i] * 24.0
     elif not _to_work_compiled(ready, cum, day_hours, open_, length, ready_w):
         return False
-    order = np.argsort(ready_w, kind="mergesort")
+    order = argsort_floats(ready_w)              # stable, as numpy's
     start_o, finish_o = np.empty(n), np.empty(n)
     _fifo_compiled(pool[order], ready_w[order], hours[order], free, first, count, tmp_free,
                    tmp_retire, tmp_first, tmp_count, start_o, finish_o)

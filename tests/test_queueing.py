@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sim.calendar as calendar_module
+from sim import bookkeeping
 from sim.api import run
 from sim.calendar import WorkingCalendar
 from sim.queueing import ServerPools
@@ -224,3 +225,25 @@ def test_compiled_and_plain_runs_are_identical(monkeypatch):
     second = run("small", days=40, seed=3, overrides=ov, record_events=False)
     assert json.dumps(first.summary["metrics"]) == json.dumps(second.summary["metrics"])
     assert first.issues.equals(second.issues)
+
+
+FLOATS_TO_SORT = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),                  # anything, NaN and ±0
+    st.sampled_from([0.0, -0.0, 1.0, 2.5, 1e-300, -1e-300, np.inf]),  # many ties
+    st.floats(100.0, 124.0))                                          # a day's times, in hours
+
+
+@given(st.lists(FLOATS_TO_SORT, max_size=300), st.lists(st.integers(0, 9), max_size=300))
+def test_radix_argsorts_give_numpys_stable_order(floats, ints):
+    """Property: the compiled sorts used by the queues' joins and the leaders' days order as
+    numpy's stable argsort does: ties in their order, −0.0 equal to 0.0, NaN last. (Without
+    numba they are numpy's argsort itself.)"""
+    from sim import sorting
+    values = np.array(floats, dtype=float)
+    np.testing.assert_array_equal(sorting.argsort_floats(values),
+                                  np.argsort(values, kind="stable"))
+    keys = np.array(ints, dtype=np.int64)
+    np.testing.assert_array_equal(sorting.argsort_small_ints(keys, 10),
+                                  np.argsort(keys, kind="stable"))
+    compiled = bookkeeping.COMPILED_SELECTION is not None          # numba is there and on
+    assert (sorting.argsort_floats is not sorting._numpy_argsort_floats) == compiled

@@ -18,6 +18,7 @@ from mesa import Agent
 from sim import bookkeeping, libm
 from sim.compiled import per_issue
 from sim.issues import SettledBy, Status
+from sim.sorting import argsort_floats, argsort_small_ints
 
 if TYPE_CHECKING:
     from sim.model import GridModel
@@ -96,9 +97,9 @@ def _settle_loop(rows: np.ndarray, leader_of: np.ndarray, hours: np.ndarray,
     if hours_today <= 0 or k == 0:
         return demand, last, done[:0], clock[:0]
     # by leader, then arrival, ties in row order (np.lexsort): two stable sorts
-    by_arrival = np.argsort(entered[rows], kind="mergesort")
+    by_arrival = argsort_floats(entered[rows])
     lead = leader_of[rows][by_arrival]
-    order = by_arrival[np.argsort(lead, kind="mergesort")]
+    order = by_arrival[argsort_small_ints(lead, n)]
     cum, base, m = 0.0, 0.0, 0
     previous = -1
     for i in range(k):
