@@ -264,8 +264,14 @@ class _AllRows(Mapping):
     def __init__(self, parts: list[dict[str, np.ndarray]]):
         self._parts = parts
         ids = np.concatenate([p["issue_id"] for p in parts])
-        self._dest = np.empty(len(ids), dtype=np.int64)    # where each stored row goes
-        self._dest[np.argsort(ids, kind="stable")] = np.arange(len(ids))
+        # where each stored row goes: its rank among the ids, which is the id itself when the
+        # ids are 0..n-1 (every issue that arose, as the model numbers them)
+        if len(ids) and ids.min() == 0 and ids.max() == len(ids) - 1 and \
+                np.bincount(ids, minlength=len(ids)).max() == 1:
+            self._dest = ids.astype(np.int64)
+        else:
+            self._dest = np.empty(len(ids), dtype=np.int64)
+            self._dest[np.argsort(ids, kind="stable")] = np.arange(len(ids))
 
     def __getitem__(self, key: str) -> np.ndarray:
         out = np.empty(len(self._dest), dtype=COLUMNS[key][0])

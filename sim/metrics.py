@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.sorting import argsort_floats
+
 
 def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kaplan–Meier survival curve: (times, S(t) just after each time)."""
@@ -19,7 +21,7 @@ def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> tuple[np.ndarra
     e = np.asarray(observed, dtype=bool)
     if len(d) == 0:
         return np.empty(0), np.empty(0)
-    order = np.argsort(d, kind="stable")
+    order = argsort_floats(d)                     # np.argsort(d, kind="stable"), faster
     d, e = d[order], e[order]
     times, first = np.unique(d, return_index=True)
     at_risk = len(d) - first

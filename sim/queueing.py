@@ -19,7 +19,7 @@ import numpy as np
 
 from sim.calendar import WorkingCalendar, _from_work_compiled, _to_work_compiled
 from sim.compiled import compile_kernel
-from sim.sorting import argsort_floats
+from sim.sorting import argsort_floats, argsort_small_ints
 
 
 def fifo(pool: np.ndarray, ready: np.ndarray, hours: np.ndarray, free: np.ndarray,
@@ -131,6 +131,7 @@ class ServerPools:
         self._temp_spans: list[tuple[int, int, float, float]] = []
         self._spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._by_pool: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._busy: dict[tuple[int, int], np.ndarray] = {}     # busy_by_day's, until a join
         self.kernel = _fifo_compiled        # None: the plain-Python recursion
 
     def add_temporary(self, k: int, count: int, start: float, end: float) -> None:
@@ -210,14 +211,24 @@ class ServerPools:
             parts = self._spans or [(np.empty(0, int), np.empty(0), np.empty(0))]
             self._spans = [tuple(np.concatenate([p[i] for p in parts]) for i in range(3))]
             pool, s, f = self._spans[0]
-            order = np.argsort(pool, kind="stable")
+            order = argsort_small_ints(pool, len(self.servers))     # stable, as numpy's
             bounds = np.searchsorted(pool[order], np.arange(len(self.servers) + 1))
             self._by_pool = (s[order], f[order], bounds)
         s, f, bounds = self._by_pool
         return s[bounds[k]:bounds[k + 1]], f[bounds[k]:bounds[k + 1]]
 
     def busy_by_day(self, k: int, days: int) -> np.ndarray:
-        """Server-hours pool ``k`` worked on each calendar day 0..days-1."""
+        """Server-hours pool ``k`` worked on each calendar day 0..days-1 (read-only: the
+        tables, the metrics and the evaluation each ask for it, so it is worked out once)."""
+        if self._by_pool is None:
+            self._busy.clear()                  # jobs joined since: worked out afresh
+        if (k, days) not in self._busy:
+            busy = self._busy_by_day(k, days)
+            busy.flags.writeable = False
+            self._busy[(k, days)] = busy
+        return self._busy[(k, days)]
+
+    def _busy_by_day(self, k: int, days: int) -> np.ndarray:
         s, f = self._spans_of(k)
         edges = self.calendar.to_work(np.arange(days + 1, dtype=float))
         # busy(x) = sum over jobs of overlap([s, f], [0, x]) = sum_{s<x}(x-s) - sum_{f<x}(x-f)

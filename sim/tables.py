@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from sim.model import GridModel
 
 SEVERITIES = ["minor", "ordinary", "major"]
+KINDS = ["line", "territory"]                 # of units
 
 
 def _names(enum: type) -> list[str]:
@@ -33,9 +34,10 @@ def issues_frame(m: GridModel) -> pd.DataFrame:
     c = m.issues.all_rows()
     sc = m.scenario_spec
     units = [a.name for a in m.units.agents]
-    kinds = np.array([a.kind for a in m.units.agents] + [None])
+    # each unit's kind as a code, -1 (missing) for no unit; codes, not 4 million strings
+    kinds = np.array([KINDS.index(a.kind) for a in m.units.agents] + [-1])
     deps = list(m.layout.line_names)
-    resolved = pd.array(np.where(c["resolved"] < 0, None, c["resolved"] == 1), dtype="boolean")
+    resolved = pd.arrays.BooleanArray(c["resolved"] == 1, c["resolved"] < 0)    # -1: unknown
     return pd.DataFrame({
         "issue_id": c["issue_id"],
         "category": _cat(c["category"], [x.name for x in sc.categories]),
@@ -60,7 +62,7 @@ def issues_frame(m: GridModel) -> pd.DataFrame:
         "responsible": _maybe(c["responsible"], units),
         "department": _maybe(c["unit"], units),
         "first_unit": _maybe(c["first_unit"], units),
-        "first_unit_kind": pd.Categorical(kinds[c["first_unit"]], ["line", "territory"]),
+        "first_unit_kind": _maybe(kinds[c["first_unit"]], KINDS),
         "first_dispatch_correct": np.where(c["first_unit"] >= 0,
                                            c["first_unit"] == c["responsible"], False),
         "ambiguous": c["ambiguous"],
