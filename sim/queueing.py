@@ -174,7 +174,7 @@ class ServerPools:
                                       self.tmp_first, self.tmp_count, start_w, finish_w):
                 cal._ensure(float(ready.max()))     # past the days tabled so far (rare)
             self._spans.append((pool, start_w, finish_w))
-            self._by_pool = None
+            self._spans_changed()
             start, finish = np.empty(n), np.empty(n)
             while not _back_compiled(ready, start_w, finish_w, cal.always_open, cal.cum,
                                      cal.open, start, finish):
@@ -198,10 +198,15 @@ class ServerPools:
         start_w[order] = start_o
         finish_w[order] = finish_o
         self._spans.append((pool, start_w, finish_w))
-        self._by_pool = None
+        self._spans_changed()
         # never before the job is ready (the round trip through the working clock rounds)
         start = np.maximum(ready, cal.from_work(start_w))
         return start, np.maximum(start, cal.from_work(finish_w))
+
+    def _spans_changed(self) -> None:
+        """Jobs joined: the spans grouped by pool, and the busy hours, are worked out afresh."""
+        self._by_pool = None
+        self._busy.clear()
 
     def _spans_of(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Working-clock start and finish of every job pool ``k`` has served (in no particular
@@ -220,8 +225,6 @@ class ServerPools:
     def busy_by_day(self, k: int, days: int) -> np.ndarray:
         """Server-hours pool ``k`` worked on each calendar day 0..days-1 (read-only: the
         tables, the metrics and the evaluation each ask for it, so it is worked out once)."""
-        if self._by_pool is None:
-            self._busy.clear()                  # jobs joined since: worked out afresh
         if (k, days) not in self._busy:
             busy = self._busy_by_day(k, days)
             busy.flags.writeable = False

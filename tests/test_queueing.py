@@ -100,6 +100,10 @@ def test_two_servers_share_the_load_and_count_busy_time():
     assert pools.busy_by_day(0, 1).sum() == pytest.approx(15.0)
     assert pools.utilisation(0, 0, 1) == pytest.approx(15.0 / 48)
     assert pools.utilisation(1, 0, 1) == pytest.approx(3.0 / 24)
+    # busy hours are worked out once and kept, read-only, until another join
+    assert not pools.busy_by_day(0, 1).flags.writeable
+    pools.join(np.array([0]), np.zeros(1), np.array([4.0]))
+    assert pools.busy_by_day(0, 1).sum() == pytest.approx(19.0)
 
 
 def erlang_c(lam: float, mu: float, c: int) -> tuple[float, float]:
