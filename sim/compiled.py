@@ -65,15 +65,14 @@ def compile_kernel(fn: Callable[..., Any], **options: Any) -> Callable[..., Any]
         import numba
     except ImportError:
         return None
-    if numba.config.CACHE_DIR:            # the user chose a directory (NUMBA_CACHE_DIR)
-        return numba.njit(cache=True, nogil=True, **options)(fn)
-    # numba picks a function's cache directory when it is decorated: set ours for that moment
-    # only, so that other numba code in the process caches where it would have
-    numba.config.CACHE_DIR = _this_version_cache_dir()
+    # numba picks a function's cache directory when it is decorated: ours (unless the user chose
+    # one, NUMBA_CACHE_DIR) for that moment only, so other numba code caches where it would have
+    chosen = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = chosen or _this_version_cache_dir()
     try:
         return numba.njit(cache=True, nogil=True, **options)(fn)
     finally:
-        numba.config.CACHE_DIR = ""
+        numba.config.CACHE_DIR = chosen
 
 
 @functools.cache
