@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim.compiled import compile_kernel
+from sim.sorting import lexsort_time_id
 
 
 class Status(IntEnum):
@@ -294,6 +295,15 @@ def _arrow(df: pd.DataFrame) -> Any:
     return pa.Table.from_pandas(df, preserve_index=False)
 
 
+def _columns(chunks: list[tuple[Any, ...]]) -> list[np.ndarray]:
+    """Logged chunks as seven aligned arrays, in the order they were recorded."""
+    dtypes = (np.int64, np.float64, np.int8, np.int8, np.int8, np.int32, np.int16)
+    if not chunks:
+        return [np.empty(0, dtype=t) for t in dtypes]
+    return [np.concatenate([_column(c[i], len(c[0]), dt) for c in chunks])
+            for i, dt in enumerate(dtypes)]
+
+
 def _column(value: object, n: int, dtype: type) -> np.ndarray:
     """A length-n array from a scalar or an array."""
     if np.ndim(value) == 0:
@@ -307,18 +317,25 @@ class EventLog:
     ``node`` is where the issue is after the transition (an index into ``GridModel.nodes``).
     """
 
+    #: Streaming: transitions handed to the writer at once, at the least (a row group). A
+    #: city logs more in a day; a district's ~4,000 a day wait for the next weeks'.
+    row_group_rows = 1 << 16
+
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
         self._chunks: list[tuple[np.ndarray, ...]] = []
+        self._held = 0                      # rows in ``_chunks``
         self.actors: list[str] = []
         self._actor_ids: dict[str, int] = {}
         self._writer: Any = None            # a RowGroupWriter while streaming
         self._sink: tuple[Path, list[str]] | None = None
         self._schema: Any = None            # the Arrow schema of the streamed file
+        self._dictionaries: list[tuple[Any, Any]] = []
+        self._carry: list[tuple[np.ndarray, ...]] = []   # logged ahead: for the next row group
 
     def stream_to(self, path: Path, nodes: list[str]) -> None:
-        """Write the log to Parquet at ``path`` as the run goes, a row group per
-        :meth:`flush`, instead of keeping it in memory."""
+        """Write the log to Parquet at ``path`` as the run goes, in row groups
+        (:meth:`flush`), instead of keeping it in memory."""
         self._sink = (Path(path), nodes)
 
     def actor(self, name: str) -> int:
@@ -337,57 +354,69 @@ class EventLog:
         """Record transitions; arrays must not be modified afterwards (callers pass fresh ones)."""
         if self.enabled and len(issue_ids):
             self._chunks.append((issue_ids, time, int(event), src, dst, actor, node))
+            self._held += len(issue_ids)
 
     def __len__(self) -> int:
         return sum(len(c[0]) for c in self._chunks)
 
     def columns(self) -> list[np.ndarray]:
         """The log as seven aligned arrays, in the order the transitions were recorded."""
-        dtypes = (np.int64, np.float64, np.int8, np.int8, np.int8, np.int32, np.int16)
-        if not self._chunks:
-            return [np.empty(0, dtype=t) for t in dtypes]
-        out = []
-        for i, dt in enumerate(dtypes):
-            parts = [_column(c[i], len(c[0]), dt) for c in self._chunks]
-            out.append(np.concatenate(parts))
-        return out
+        return _columns(self._chunks)
 
     def flush(self, until: float = np.inf) -> None:
-        """Streaming: write the transitions logged so far that happen before ``until`` as one
-        row group, sorted as :meth:`frame` sorts; keep later ones (an intake logged ahead, at
-        its start) for the next flush. The model flushes at the end of each day with ``until``
-        = the next day, and nothing logged later happens earlier, so the file is in time
-        order as a whole. The row group is built and written in a background thread."""
-        if self._sink is None or not self._chunks:
+        """Streaming: once ``row_group_rows`` transitions are logged (or at the end, ``until``
+        = inf), hand them to the writer's thread, which writes those before ``until`` as one
+        row group, sorted as :meth:`frame` sorts, and keeps later ones (an intake logged ahead,
+        at its start) for the next. The model flushes at the end of each day with ``until`` =
+        the next day, and nothing logged later happens earlier, so the file is in time order
+        as a whole. Everything but handing over runs in the writer's thread, beside the
+        simulation."""
+        if self._sink is None or (not self._chunks and self._writer is None):
+            return
+        if until < np.inf and self._held < self.row_group_rows:
             return
         from sim.rowgroups import RowGroupWriter
         path, nodes = self._sink
-        data = self.columns()
-        now = data[1] < until
-        self._chunks = [tuple(c[~now] for c in data)] if not now.all() else []
         if self._writer is None:
             # the schema pandas gives the in-memory table, so that both read back alike
-            schema = _arrow(self._frame([c[:0] for c in data], nodes)).schema
+            schema = _arrow(self._frame(_columns([]), nodes)).schema
             self._writer = RowGroupWriter(path, use_dictionary=list(schema.names[2:]),
                                           write_statistics=["issue_id", "time", "event"])
             self._schema = schema
-        rows = [c[now] for c in data]
-        self._writer.put(lambda: self._table(rows, nodes))
+            self._dictionaries = self._dictionary_values(nodes)
+        chunks, self._chunks, self._held = self._chunks, [], 0
+        self._writer.put(lambda: self._row_group(chunks, until))
 
-    def _table(self, data: list[np.ndarray], nodes: list[str]) -> Any:
-        """:meth:`frame` as an Arrow table, built without pandas (in the writer's thread)."""
+    def _dictionary_values(self, nodes: list[str]) -> list[tuple[Any, Any]]:
+        """The dictionary-encoded columns (event, from, to, actor, node): the type of their
+        codes and their values as an Arrow array, made once (actors are all registered
+        before streaming begins)."""
         import pyarrow as pa
-        order = np.lexsort((np.arange(len(data[0])), data[0], data[1]))
         status = [s.name.lower() for s in Status]
         names = ([e.name.lower() for e in Event], status, status, self.actors or ["none"],
                  nodes or ["none"])
-        arrays = [pa.array(data[0][order]), pa.array(data[1][order])]
         fields = [self._schema.field(i) for i in range(2, len(self._schema))]
-        for field, codes, values in zip(fields, data[2:], names, strict=True):
-            c = codes[order]
-            index = pa.array(c, mask=c < 0).cast(field.type.index_type)   # -1: none (NA)
-            arrays.append(pa.DictionaryArray.from_arrays(
-                index, pa.array(values, type=field.type.value_type)))
+        return [(field.type.index_type, pa.array(values, type=field.type.value_type))
+                for field, values in zip(fields, names, strict=True)]
+
+    def _row_group(self, chunks: list[tuple[Any, ...]], until: float) -> Any:
+        """In the writer's thread: the transitions carried from the last row group and
+        ``chunks``, sorted; those before ``until`` as an Arrow table (None if there are none),
+        the rest carried to the next."""
+        import pyarrow as pa
+        data = _columns(self._carry + chunks)
+        order = lexsort_time_id(data[1], data[0])
+        cut = int(np.searchsorted(data[1][order], until, side="left"))   # NaN sorts last
+        later = order[cut:]
+        self._carry = [tuple(c[later] for c in data)] if len(later) else []
+        if cut == 0:
+            return None
+        now = order[:cut]
+        arrays = [pa.array(data[0][now]), pa.array(data[1][now])]
+        for codes, (index_type, values) in zip(data[2:], self._dictionaries, strict=True):
+            c = codes[now]
+            index = pa.array(c, mask=c < 0).cast(index_type)       # -1: none (NA)
+            arrays.append(pa.DictionaryArray.from_arrays(index, values))
         return pa.Table.from_arrays(arrays, schema=self._schema)
 
     @property
@@ -412,7 +441,7 @@ class EventLog:
     def _frame(self, data: list[np.ndarray], nodes: list[str] | None) -> pd.DataFrame:
         cols = ["issue_id", "time", "event", "from", "to", "actor", "node"]
         # by time, then issue, then the order recorded (pandas' multi-key sort is not stable)
-        order = np.lexsort((np.arange(len(data[0])), data[0], data[1]))
+        order = lexsort_time_id(data[1], data[0])
         df = pd.DataFrame({c: a[order] for c, a in zip(cols, data, strict=True)})
         status_names = [s.name.lower() for s in Status]
         df["event"] = pd.Categorical.from_codes(df["event"], [e.name.lower() for e in Event])

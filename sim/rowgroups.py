@@ -26,8 +26,8 @@ class RowGroupWriter:
         self._writer: Any = None
 
     def put(self, make_table: Callable[[], Any]) -> None:
-        """Queue one row group; waits while ``depth`` are queued (and raises the writer's
-        error, if it had one)."""
+        """Queue one row group (``make_table`` may return None: then none is written); waits
+        while ``depth`` are queued (and raises the writer's error, if it had one)."""
         while len(self._pending) >= self.depth:
             self._pending.popleft().result()
         self._pending.append(self._pool.submit(self._write, make_table))
@@ -35,6 +35,8 @@ class RowGroupWriter:
     def _write(self, make_table: Callable[[], Any]) -> None:
         import pyarrow.parquet as pq
         table = make_table()
+        if table is None:
+            return
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema,
                                             compression=self.compression, **self.options)

@@ -118,8 +118,11 @@ def test_zhengzhou_runs_every_mechanism():
     assert res.summary["utilisation"]["platform:city"] > 0
 
 
-def test_events_streamed_by_gridsim_run_equal_the_in_memory_table(tmp_path):
-    """`gridsim run` writes events a row group a day; the file equals the in-memory log."""
+def test_events_streamed_by_gridsim_run_equal_the_in_memory_table(tmp_path, monkeypatch):
+    """`gridsim run` writes events in row groups as it goes (here one a day: the least size of
+    a row group set to nothing); the file equals the in-memory log."""
+    from sim.issues import EventLog
+    monkeypatch.setattr(EventLog, "row_group_rows", 0)
     out = tmp_path / "out"
     assert main(["run", "small", "--days", "20", "--seed", "3", "--out", str(out),
                  "--no-charts"]) == 0
@@ -129,6 +132,33 @@ def test_events_streamed_by_gridsim_run_equal_the_in_memory_table(tmp_path):
     assert pq.ParquetFile(out / "events.parquet").num_row_groups >= 20
     issues = pd.read_parquet(out / "issues.parquet")
     assert len(issues) == streamed.loc[streamed["event"] == "arise", "issue_id"].nunique()
+
+
+def test_streamed_log_carries_transitions_logged_ahead_to_their_day(tmp_path):
+    """Transitions logged ahead of their time (an intake starts tomorrow) wait in the writer's
+    thread for the row group of their day; days with nothing new still write what is carried;
+    the file reads back as the in-memory log, ties in time and issue in the order logged."""
+    from sim.issues import Event, EventLog, Status
+    rng = np.random.default_rng(5)
+    streamed, memory = EventLog(), EventLog()
+    for log in (streamed, memory):
+        log.actor("a")
+    streamed.stream_to(tmp_path / "events.parquet", ["n0", "n1"])
+    streamed.row_group_rows = 0                                # a row group at every flush
+    for day in range(6):
+        for _ in range(0 if day in (2, 3) else 3):            # days 2 and 3: nothing new
+            n = 50
+            ids = rng.integers(0, 20, n)
+            times = day + np.round(rng.random(n) * 3, 1)       # up to two days ahead; ties
+            to = rng.integers(-1, len(Status), n).astype(np.int8)   # -1: none
+            for log in (streamed, memory):
+                log.log(ids, times, Event.DISPATCH, Status.PLATFORM, to, 0, 1)
+        streamed.flush(day + 1.0)
+    streamed.close()
+    back = pd.read_parquet(tmp_path / "events.parquet")
+    pd.testing.assert_frame_equal(back, memory.frame(["n0", "n1"]))
+    assert back["time"].is_monotonic_increasing and back["to"].isna().any()
+    assert pq.ParquetFile(tmp_path / "events.parquet").num_row_groups == 7   # 6 days + close
 
 
 def test_large_tables_are_written_in_row_groups(tmp_path, monkeypatch):

@@ -251,3 +251,19 @@ def test_radix_argsorts_give_numpys_stable_order(floats, ints):
                                   np.argsort(keys, kind="stable"))
     compiled = bookkeeping.COMPILED_SELECTION is not None          # numba is there and on
     assert (sorting.argsort_floats is not sorting._numpy_argsort_floats) == compiled
+
+
+@given(st.lists(st.tuples(FLOATS_TO_SORT,
+                          st.one_of(st.integers(0, 5),                     # ties in issue
+                                    st.integers(-2**62, 2**62))),         # any id, signed
+                max_size=300))
+def test_event_log_sort_gives_numpys_lexsort(rows):
+    """Property: the streamed event log's sort (by time, ties by issue id, then as logged)
+    orders as ``np.lexsort`` does, ties, −0.0, NaN and negative ids included."""
+    from sim import sorting
+    times = np.array([t for t, _ in rows], dtype=float)
+    ids = np.array([i for _, i in rows], dtype=np.int64)
+    np.testing.assert_array_equal(sorting.lexsort_time_id(times, ids),
+                                  np.lexsort((ids, times)))
+    compiled = bookkeeping.COMPILED_SELECTION is not None
+    assert (sorting.lexsort_time_id is not sorting._numpy_lexsort_time_id) == compiled
