@@ -215,7 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with atomic_dir(out) as tmp:        # nothing half-written if the run is interrupted
         t0 = time.perf_counter()
         model = GridModel(spec)
-        model.events.stream_to(tmp / "events.parquet", model.nodes)   # a row group a day
+        model.events.stream_to(tmp / "events.parquet", model.nodes)   # written as it goes
         bar = None
         if sys.stderr.isatty():
             from tqdm import tqdm

@@ -62,3 +62,32 @@ def test_outputs_doc_lists_every_column() -> None:
     missing = [f"{table}.{col}" for table in tables
                for col in getattr(res, table).columns if f"`{col}`" not in doc]
     assert not missing, f"docs/outputs.md does not mention: {missing}"
+
+
+def test_results_written_whole_or_not_at_all(small_run: Results, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables (written in a thread) and charts (drawn beside them) all land; an error in
+    either reaches the caller once the tables' thread is done, and the output directory is
+    left as it was."""
+    import sim.charts
+    import sim.output as output
+    out = output.write_results(small_run, tmp_path / "run")
+    back = output.read_results(out)
+    pd.testing.assert_frame_equal(back.issues, small_run.issues)
+    _check_pngs(sorted((out / "charts").glob("*.png")), out / "charts", min_bytes=10_000)
+
+    def table_fails(df: pd.DataFrame, path: Path) -> None:
+        raise OSError(f"disk full writing {path.name}")
+
+    def charts_fail(res: Results, out_dir: Path) -> list[Path]:
+        raise RuntimeError("no font")
+
+    for target, name, broken, error in ((output, "write_table", table_fails, OSError),
+                                        (sim.charts, "write_charts", charts_fail,
+                                         RuntimeError)):
+        with monkeypatch.context() as m:
+            m.setattr(target, name, broken)
+            with pytest.raises(error):
+                output.write_results(small_run, tmp_path / "run")
+        assert output.read_results(out).issues.equals(back.issues)   # the old results stand
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing left behind
