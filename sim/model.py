@@ -181,7 +181,7 @@ class GridModel(Model):
         self.residents.update_trust()         # the day's ratings move residents' trust
         self.units.evaluate(day)              # 考核: units adapt to how they are evaluated
         self.record(day)
-        self.events.flush(day + 1.0)          # when streaming: the day's transitions to disk
+        self.events.flush(day + 1.0)          # when streaming: transitions to disk
         self.datacollector.collect(self)
         self.issues.compact(0.5, 4096)        # finished issues leave the working arrays
         self.day += 1

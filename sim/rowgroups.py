@@ -1,8 +1,9 @@
 """A Parquet file written a row group at a time, in a background thread.
 
-The model streams its event log this way (:meth:`sim.issues.EventLog.flush`): building and
-compressing a day's row group runs beside the next day's simulation, on another core, instead
-of stopping it. Row groups are written in the order they were put, by a single thread.
+The model streams its event log this way (:meth:`sim.issues.EventLog.flush`): sorting, building
+and compressing a row group runs beside the next days' simulation, on another core, instead of
+stopping it. Large tables (a city's issues) are written this way too. Row groups are
+written in the order they were put, by a single thread.
 """
 
 from __future__ import annotations

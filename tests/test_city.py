@@ -161,6 +161,29 @@ def test_streamed_log_carries_transitions_logged_ahead_to_their_day(tmp_path):
     assert pq.ParquetFile(tmp_path / "events.parquet").num_row_groups == 7   # 6 days + close
 
 
+def test_event_log_columns_spread_scalars_and_place_arrays_in_order():
+    """The log's columns: each chunk's scalars spread over its rows, its arrays in place, in
+    the order logged, cast to the column's type, whatever mix of the two a column holds."""
+    from sim.issues import Event, EventLog, Status
+    rng = np.random.default_rng(2)
+    log, expected = EventLog(), [[] for _ in range(7)]
+    dtypes = (np.int64, np.float64, np.int8, np.int8, np.int8, np.int32, np.int16)
+    for k in range(40):
+        n = int(rng.integers(1, 30))
+        row = [rng.integers(0, 10**9, n), rng.random(n) + k, Event(int(rng.integers(0, 5))),
+               Status.PLATFORM if k % 3 else rng.integers(-1, 5, n).astype(np.int8),
+               rng.integers(0, 9, n) if k % 2 else Status.QUEUED,        # int64 into int8
+               np.array(7) if k % 5 == 0 else int(rng.integers(0, 99)),  # 0-d array
+               rng.integers(-1, 300, n).astype(np.int16)]
+        log.log(*row)
+        for col, value, dtype in zip(expected, row, dtypes, strict=True):
+            col.append(np.full(n, value, dtype=dtype) if np.ndim(value) == 0
+                       else np.asarray(value, dtype=dtype))
+    for got, want, dtype in zip(log.columns(), expected, dtypes, strict=True):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, np.concatenate(want))
+
+
 def test_large_tables_are_written_in_row_groups(tmp_path, monkeypatch):
     import sim.output as output
     df = run("small", days=20, seed=3, record_events=False).issues
