@@ -222,11 +222,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             bar = tqdm(total=spec.run.days, desc=spec.name, unit="day", leave=False)
         try:
             model.run(progress=bar)
+            sim_seconds = time.perf_counter() - t0
+            res = collect(model, release=True)
+        except BaseException:
+            model.events.abort()    # no thread left writing into what atomic_dir removes
+            raise
         finally:
             if bar is not None:
                 bar.close()
-        sim_seconds = time.perf_counter() - t0
-        res = collect(model, release=True)
         with language(args.lang):
             write_into(res, tmp, charts=not args.no_charts)
     print(summary_table(res.summary, sim_seconds))

@@ -37,9 +37,6 @@ class Status(IntEnum):
     LAPSED = 10        # disappeared unseen while hidden
 
 
-OPEN_STATUSES = [s for s in Status if s < Status.CLOSED]
-
-
 class FoundBy(IntEnum):
     NONE = 0
     RESIDENT = 1      # reported by a resident without an organiser
@@ -311,16 +308,29 @@ def _columns(chunks: list[tuple[Any, ...]]) -> list[np.ndarray]:
     out = []
     for i, dtype in enumerate(dtypes):
         values = [c[i] for c in chunks]
-        arrays = [k for k, v in enumerate(values) if isinstance(v, np.ndarray)]
-        if len(arrays) == len(values):
-            out.append(np.concatenate(values, dtype=dtype, casting="unsafe"))
+        per_row = [_per_row(v) for v in values]
+        if all(per_row):
+            out.append(np.concatenate([np.asarray(v) for v in values], dtype=dtype,
+                                      casting="unsafe"))
             continue
-        column = np.repeat(np.array([0 if isinstance(v, np.ndarray) else v for v in values],
+        column = np.repeat(np.array([0 if r else v for v, r in zip(values, per_row, strict=True)],
                                     dtype=dtype), lengths)
-        for k in arrays:
-            column[ends[k] - lengths[k]:ends[k]] = values[k]
+        for k, r in enumerate(per_row):
+            if r:
+                column[ends[k] - lengths[k]:ends[k]] = values[k]
         out.append(column)
     return out
+
+
+def _per_row(value: object) -> bool:
+    """Whether a logged value gives one value per row (an array, a list) rather than one for
+    the whole chunk (a number, an enum member, a 0-d array)."""
+    if isinstance(value, np.ndarray):
+        return value.ndim > 0
+    return not isinstance(value, SCALARS) and np.ndim(value) > 0
+
+
+SCALARS = (int, float, np.generic)      # Python and numpy numbers, enum members
 
 
 class EventLog:
@@ -418,7 +428,9 @@ class EventLog:
         import pyarrow as pa
         data = _columns(self._carry + chunks)
         order = lexsort_time_id(data[1], data[0])
-        cut = int(np.searchsorted(data[1][order], until, side="left"))   # NaN sorts last
+        # the end (until = inf) takes every row left, NaN (sorted last) and inf included
+        cut = (len(order) if until == np.inf else
+               int(np.searchsorted(data[1][order], until, side="left")))
         later = order[cut:]
         self._carry = [tuple(c[later] for c in data)] if len(later) else []
         if cut == 0:
@@ -434,6 +446,13 @@ class EventLog:
     @property
     def streaming(self) -> bool:
         return self._sink is not None
+
+    def abort(self) -> None:
+        """Streaming: stop after an error elsewhere, without writing what is queued, so that
+        no thread goes on writing into a directory being removed (the file is incomplete)."""
+        if self._writer is not None:
+            self._writer.abort()
+        self._writer, self._sink, self._chunks, self._carry = None, None, [], []
 
     def close(self) -> None:
         """Streaming: flush and close the file (an empty log still writes its schema)."""

@@ -67,9 +67,13 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
     from sim.rowgroups import RowGroupWriter
     writer = RowGroupWriter(path, use_dictionary=options["use_dictionary"],
                             write_statistics=options["write_statistics"])
-    for i in range(0, len(df), ROW_GROUP):
-        part = df.iloc[i:i + ROW_GROUP]
-        writer.put(lambda part=part: pa.Table.from_pandas(part, preserve_index=False))
+    try:
+        for i in range(0, len(df), ROW_GROUP):
+            part = df.iloc[i:i + ROW_GROUP]
+            writer.put(lambda part=part: pa.Table.from_pandas(part, preserve_index=False))
+    except BaseException:
+        writer.abort()          # no thread left writing into a directory being removed
+        raise
     writer.close()
 
 

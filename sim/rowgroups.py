@@ -8,6 +8,7 @@ written in the order they were put, by a single thread.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,6 +43,15 @@ class RowGroupWriter:
             self._writer = pq.ParquetWriter(self.path, table.schema,
                                             compression=self.compression, **self.options)
         self._writer.write_table(table)
+
+    def abort(self) -> None:
+        """Stop after an error elsewhere: drop what is queued, wait for the row group being
+        written, and close the file, ignoring the writer's errors."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
 
     def close(self) -> bool:
         """Write what is queued and close the file; whether anything was written."""

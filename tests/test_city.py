@@ -134,22 +134,26 @@ def test_events_streamed_by_gridsim_run_equal_the_in_memory_table(tmp_path, monk
     assert len(issues) == streamed.loc[streamed["event"] == "arise", "issue_id"].nunique()
 
 
-def test_streamed_log_carries_transitions_logged_ahead_to_their_day(tmp_path):
+@pytest.mark.parametrize("least", [0, 120, 10**9])
+def test_streamed_log_carries_transitions_logged_ahead_to_their_day(tmp_path, least):
     """Transitions logged ahead of their time (an intake starts tomorrow) wait in the writer's
     thread for the row group of their day; days with nothing new still write what is carried;
-    the file reads back as the in-memory log, ties in time and issue in the order logged."""
+    a row group holds at least ``row_group_rows`` (whole days); rows with no finite time go in
+    at the end; the file reads back as the in-memory log, ties in time and issue in the order
+    logged."""
     from sim.issues import Event, EventLog, Status
     rng = np.random.default_rng(5)
     streamed, memory = EventLog(), EventLog()
     for log in (streamed, memory):
         log.actor("a")
     streamed.stream_to(tmp_path / "events.parquet", ["n0", "n1"])
-    streamed.row_group_rows = 0                                # a row group at every flush
+    streamed.row_group_rows = least
     for day in range(6):
         for _ in range(0 if day in (2, 3) else 3):            # days 2 and 3: nothing new
             n = 50
             ids = rng.integers(0, 20, n)
             times = day + np.round(rng.random(n) * 3, 1)       # up to two days ahead; ties
+            times[:2] = [np.nan, np.inf] if day == 1 else times[:2]
             to = rng.integers(-1, len(Status), n).astype(np.int8)   # -1: none
             for log in (streamed, memory):
                 log.log(ids, times, Event.DISPATCH, Status.PLATFORM, to, 0, 1)
@@ -157,8 +161,34 @@ def test_streamed_log_carries_transitions_logged_ahead_to_their_day(tmp_path):
     streamed.close()
     back = pd.read_parquet(tmp_path / "events.parquet")
     pd.testing.assert_frame_equal(back, memory.frame(["n0", "n1"]))
-    assert back["time"].is_monotonic_increasing and back["to"].isna().any()
-    assert pq.ParquetFile(tmp_path / "events.parquet").num_row_groups == 7   # 6 days + close
+    assert len(back) == 600 and back["to"].isna().any()
+    assert back["time"].iloc[-3:].isna().all() and np.isinf(back["time"].iloc[-6:-3]).all()
+    groups = pq.ParquetFile(tmp_path / "events.parquet").num_row_groups
+    # every flush and the close; days 0, 1, 4 and 5 and the close; all at the close
+    assert groups == {0: 7, 120: 5, 10**9: 1}[least]
+
+
+def test_a_run_stopped_while_streaming_leaves_no_writer_and_nothing_behind(tmp_path,
+                                                                          monkeypatch):
+    """Ctrl-C (or an error) in the middle of `gridsim run`: the event log's writer stops before
+    the temporary directory is removed, so no thread goes on writing into it and nothing is
+    left beside the (untouched) output directory."""
+    import threading
+
+    from sim.issues import EventLog
+    monkeypatch.setattr(EventLog, "row_group_rows", 0)           # a row group a day
+    step = GridModel.step
+
+    def stopped(self):
+        if self.day == 12:
+            raise KeyboardInterrupt
+        step(self)
+
+    monkeypatch.setattr(GridModel, "step", stopped)
+    assert main(["run", "small", "--days", "20", "--out", str(tmp_path / "out"),
+                 "--no-charts"]) == 130
+    assert list(tmp_path.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("gridsim-parquet")]
 
 
 def test_event_log_columns_spread_scalars_and_place_arrays_in_order():
@@ -174,7 +204,9 @@ def test_event_log_columns_spread_scalars_and_place_arrays_in_order():
                Status.PLATFORM if k % 3 else rng.integers(-1, 5, n).astype(np.int8),
                rng.integers(0, 9, n) if k % 2 else Status.QUEUED,        # int64 into int8
                np.array(7) if k % 5 == 0 else int(rng.integers(0, 99)),  # 0-d array
-               rng.integers(-1, 300, n).astype(np.int16)]
+               np.array(-1) if k == 7 else rng.integers(-1, 300, n).astype(np.int16)]
+        if k == 9:
+            row[0] = row[0].tolist()                                # ids as a list
         log.log(*row)
         for col, value, dtype in zip(expected, row, dtypes, strict=True):
             col.append(np.full(n, value, dtype=dtype) if np.ndim(value) == 0
@@ -191,6 +223,12 @@ def test_large_tables_are_written_in_row_groups(tmp_path, monkeypatch):
     output.write_table(df, tmp_path / "t.parquet")
     assert pq.ParquetFile(tmp_path / "t.parquet").num_row_groups == -(-len(df) // 100)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), df)
+    # a row group that cannot be converted: the error, and no writer left running
+    import threading
+    bad = pd.DataFrame({"x": ["text"] * 50 + [1] * 450}, dtype=object)     # the first fails
+    with pytest.raises(TypeError):                                  # Arrow's type error
+        output.write_table(bad, tmp_path / "bad.parquet")
+    assert not [t for t in threading.enumerate() if t.name.startswith("gridsim-parquet")]
 
 
 def test_the_collector_rests_while_agents_are_made_and_resumes_as_it_was(monkeypatch):
