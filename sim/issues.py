@@ -293,6 +293,9 @@ def _arrow(df: pd.DataFrame) -> Any:
     return pa.Table.from_pandas(df, preserve_index=False)
 
 
+SCALARS = (int, float, np.generic)      # Python and numpy numbers, enum members
+
+
 def _columns(chunks: list[tuple[Any, ...]]) -> list[np.ndarray]:
     """Logged chunks as seven aligned arrays, in the order they were recorded.
 
@@ -328,9 +331,6 @@ def _per_row(value: object) -> bool:
     if isinstance(value, np.ndarray):
         return value.ndim > 0
     return not isinstance(value, SCALARS) and np.ndim(value) > 0
-
-
-SCALARS = (int, float, np.generic)      # Python and numpy numbers, enum members
 
 
 class EventLog:
