@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import stdtrit
 
 from sim.experiment import BASELINE, Experiment, read_experiment, read_record
 from sim.i18n import language, tr
@@ -86,6 +85,7 @@ def load_series(runs_dir: Path, variants: list[str] | None = None,
 
 def mean_ci(x: np.ndarray, level: float = LEVEL) -> tuple[int, float, float]:
     """(n, mean, half-width of the Student t confidence interval); NaNs dropped."""
+    from scipy.special import stdtrit  # here: a sweep's driver needs it only at the end
     x = np.asarray(x, dtype=float)
     x = x[~np.isnan(x)]
     n = len(x)

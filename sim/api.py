@@ -8,9 +8,7 @@
 from __future__ import annotations
 
 import platform as _platform
-import subprocess
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pandas as pd
 
 from sim.metrics import headline
 from sim.model import GridModel
+from sim.provenance import git_commit, package_versions
 from sim.scenario import GridScenario, resolve, resolved_dict
 from sim.tables import (
     agents_frame,
@@ -29,7 +28,6 @@ from sim.tables import (
 )
 
 SCHEMA_VERSION = 1
-PACKAGES = ("gridsim", "mesa", "numpy", "pandas", "scipy", "matplotlib", "pyarrow", "pydantic")
 
 
 @dataclass
@@ -39,31 +37,10 @@ class Results:
     issues: pd.DataFrame
     events: pd.DataFrame | None     # None: streamed to Parquet during the run
     timeseries: pd.DataFrame
-    agents: pd.DataFrame
+    agents: pd.DataFrame | None     # None: not built (a sweep's runs keep no agents table)
     nodes: pd.DataFrame
     summary: dict[str, Any]
     model: GridModel | None = field(default=None, repr=False)
-
-
-def package_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def git_commit() -> str | None:
-    """The commit of the checkout the package runs from, if it is one."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def prepare(scenario: str | Path | GridScenario = "baseline", *, days: int | None = None,
@@ -107,10 +84,10 @@ def mechanisms(model: GridModel, ts: pd.DataFrame) -> dict[str, int]:
     return counts
 
 
-def collect(model: GridModel, release: bool = False) -> Results:
+def collect(model: GridModel, release: bool = False, agents: bool = True) -> Results:
     """Build the tables and summary of a model that has run; with ``release``, the model's
     finished issue rows are let go once tabled (a city's take ~1 GB; the model can then not be
-    stepped or tabled again)."""
+    stepped or tabled again); without ``agents``, no agents table (~4 % of a district's run)."""
     spec = model.scenario_spec
     issues = issues_frame(model)
     if release:
@@ -144,5 +121,6 @@ def collect(model: GridModel, release: bool = False) -> Results:
     model.events.close()
     events = None if streamed else model.events.frame(model.nodes)
     return Results(issues=issues, events=events, timeseries=ts,
-                   agents=agents_frame(model), nodes=nodes_frame(model), summary=summary,
+                   agents=agents_frame(model) if agents else None, nodes=nodes_frame(model),
+                   summary=summary,
                    model=model)

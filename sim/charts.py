@@ -11,7 +11,7 @@ note instead of an error, so tiny runs still get every file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,9 +19,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from sim.api import Results
 from sim.i18n import tr, use_cjk_font
 from sim.metrics import kaplan_meier, km_summary
+
+if TYPE_CHECKING:              # charts are drawn from tables, without the model
+    from sim.api import Results
 
 # Okabe & Ito (2008), "Color universal design"
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",

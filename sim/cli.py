@@ -165,8 +165,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     import datetime
 
-    from sim.api import git_commit
     from sim.experiment import cpu_count
+    from sim.provenance import git_commit
     from sim.validate import run_validation
     from sim.validate.config import load_validation
     from sim.validate.report import load_tables, write_report

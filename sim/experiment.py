@@ -23,7 +23,6 @@ on the executor or the number of processes.
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
 import json
 import os
@@ -43,6 +42,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from sim import store
+from sim.columns import METRICS, SERIES
 from sim.design import Design, points, warn_design
 from sim.scenario import ScenarioError, resolve, resolved_dict, scenario_names
 from sim.store import read_record, write_run  # noqa: F401  (part of this module's API)
@@ -198,22 +198,14 @@ def read_experiment(path: str | Path) -> Experiment:
     return exp
 
 
-@functools.cache
-def _probe() -> tuple[frozenset[str], tuple[str, ...]]:
-    """Names of the headline metrics and timeseries columns, from one tiny run (cached)."""
-    from sim.api import run
-    res = run("small", days=30, seed=0, overrides={"run.warmup_days": 5}, record_events=False)
-    return frozenset(res.summary["metrics"]), tuple(res.timeseries.columns)
-
-
 def metric_names() -> frozenset[str]:
     """The headline metrics a run reports (``docs/outputs.md``)."""
-    return _probe()[0]
+    return frozenset(METRICS)
 
 
 def series_names() -> tuple[str, ...]:
     """The columns of a run's daily timeseries (``docs/outputs.md``)."""
-    return _probe()[1]
+    return SERIES
 
 
 def _unknown(source: str, key: str, what: str, name: str, known: Iterable[str]) -> ScenarioError:
@@ -414,10 +406,14 @@ def plan(exp: Experiment, runs_dir: Path, keep: Iterable[str] = ()) -> list[RunS
 
 
 def simulate(spec: RunSpec) -> Any:
-    """Run the model for one spec; returns :class:`sim.api.Results`."""
-    from sim.api import run
-    return run(spec.scenario, days=spec.days, seed=spec.seed, overrides=spec.overrides,
-               record_events=False)
+    """Run the model for one spec; returns :class:`sim.api.Results`, without the tables a
+    sweep cannot keep (events, agents: see ``KEEP``)."""
+    from sim.api import collect, prepare
+    from sim.model import GridModel
+    model = GridModel(prepare(spec.scenario, days=spec.days, seed=spec.seed,
+                              overrides=spec.overrides), record_events=False)
+    model.run()
+    return collect(model, agents=False)
 
 
 def perform(spec: RunSpec) -> dict[str, Any]:
@@ -576,6 +572,26 @@ def write_tables(out: Path, exp: Experiment, specs: list[RunSpec]) -> None:
         write_text(out / "design.csv", pts.to_csv())
 
 
+def import_meanwhile(*modules: str) -> None:
+    """Import ``modules`` in a background thread while workers run.
+
+    The analysis at the end of a sweep needs Matplotlib and SciPy (~0.5-1.5 s to import); the
+    driver would otherwise import them after the last run, when nothing else is left to do.
+    A failed import is left for the code that needs the module to raise.
+    """
+    import importlib
+    import threading
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:
+                continue
+
+    threading.Thread(target=load, name="gridsim-imports", daemon=True).start()
+
+
 def run_experiment(path: str | Path, out_dir: str | Path | None = None, jobs: int | None = None,
                    progress: bool = True, keep: Iterable[str] = (),
                    scheduler: str | None = None, dask_workers: int | None = None) -> Sweep:
@@ -603,9 +619,12 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None, jobs: in
         _copy_atomic(Path(path), out / "experiment.toml")
         todo = [s for s in specs if not is_done(s)]
         sweep = Sweep(out=out, planned=len(specs), skipped=len(specs) - len(todo))
-        n_jobs = jobs if jobs is not None else (exp.jobs if exp.jobs is not None else 0)
+        n_jobs = (jobs if jobs is not None else exp.jobs if exp.jobs is not None else 0) \
+            or cpu_count()
+        if scheduler is not None or dask_workers is not None or (n_jobs > 1 and len(todo) > 1):
+            import_meanwhile("scipy.special", "sim.experiment_charts")
         try:
-            execute_all(todo, sweep, n_jobs or cpu_count(), scheduler, dask_workers, progress)
+            execute_all(todo, sweep, n_jobs, scheduler, dask_workers, progress)
         except KeyboardInterrupt as err:
             sweep.interrupted = True
             write_tables(out, exp, specs)

@@ -55,7 +55,7 @@ def file_hash(path: Path) -> str | None:
 
 def write_manifest(out: Path, exp: Any, specs: list[Any]) -> Path:
     """``out/manifest.json`` for the finished runs of ``specs``."""
-    from sim.api import git_commit, package_versions
+    from sim.provenance import git_commit, package_versions
     from sim.store import done_record
     runs = []
     for s in specs:

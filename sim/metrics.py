@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.sorting import argsort_floats
-
 
 def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kaplan–Meier survival curve: (times, S(t) just after each time)."""
+    # here, not at the top: the sort is compiled (numba), and an experiment's driver imports
+    # this module for its charts without ever sorting
+    from sim.sorting import argsort_floats
     d = np.asarray(durations, dtype=float)
     e = np.asarray(observed, dtype=bool)
     if len(d) == 0:

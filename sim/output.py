@@ -15,11 +15,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from sim.api import Results
+if TYPE_CHECKING:              # the model is not imported to write or read files
+    from sim.api import Results
 
 TABLES = ("issues", "events", "timeseries", "agents", "nodes")
 
@@ -142,6 +143,7 @@ def write_into(res: Results, tmp: Path, charts: bool = True) -> None:
 
 def read_results(out: Path) -> Results:
     """Read back what :func:`write_results` wrote."""
+    from sim.api import Results
     out = Path(out)
     tables = {name: pd.read_parquet(out / f"{name}.parquet") for name in TABLES}
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))

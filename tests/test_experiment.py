@@ -277,6 +277,39 @@ def test_scenario_path_relative_to_the_experiment(tmp_path: Path) -> None:
     assert exp.scenario_ref == str((tmp_path / "sc" / "mine.toml").resolve())
 
 
+def test_declared_names_are_what_a_run_reports(done: Path) -> None:
+    """Outcomes and series are checked against sim/columns.py without running the model: the
+    lists must be what a run reports, in its order."""
+    from sim.api import run
+    from sim.columns import METRICS, SERIES
+    res = run("small", days=30, seed=0, overrides={"run.warmup_days": 5}, record_events=False)
+    assert tuple(res.summary["metrics"]) == METRICS
+    assert tuple(res.timeseries.columns) == SERIES
+    record = ex.read_record(run_files(done)[0])
+    assert set(record["metrics"]) == set(METRICS)
+
+
+def test_a_sweeps_driver_does_not_import_the_model(done: Path) -> None:
+    """Checking an experiment, analysing it and writing its manifest import neither the model
+    nor Mesa nor numba: the driver would spend seconds on them before its workers start."""
+    import subprocess
+    import sys
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import sim.experiment as ex\n"
+        "from sim.analysis import analyse\n"
+        "from sim.manifest import write_manifest\n"
+        f"out = Path({str(done)!r})\n"
+        "exp = ex.load_experiment(out / 'experiment.toml')\n"
+        "analyse(out, exp)\n"
+        "write_manifest(out, exp, ex.plan(exp, out / 'runs'))\n"
+        "print(sorted(m for m in ('mesa', 'numba', 'sim.model', 'sim.api') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
 def test_demo_file_is_valid() -> None:
     exp = ex.load_experiment(REPO / "experiments" / "demo.toml")
     assert exp.scenario == "small" and exp.replications == 3 and len(exp.variants) == 2
