@@ -3,8 +3,8 @@
     python benchmarks/bench_sweep.py [--scenario baseline] [--days 365] [--runs 40] [--jobs 2]
                                      [--memory-runs 10000]
 
-1. Single-run rate: ``--repeat`` plain in-process runs (``sim.api.run``, no engine) of the
-   scenario at district run length: t1 seconds a run.
+1. Single-run rate: ``--repeat`` plain in-process runs (the model and its tables as a sweep's
+   worker builds them, no engine) of the scenario at district run length: t1 seconds a run.
 2. Sweep rate: an experiment of ``--runs`` runs of the same scenario and length through the
    whole engine (``gridsim experiment run --jobs 2``: spawn workers, plan, run, store, runs
    table, comparison, charts, manifest), wall time W.
@@ -43,13 +43,17 @@ series = ["open_total"]
 
 
 def single_run_seconds(scenario: str, days: int, repeat: int) -> list[float]:
-    from sim.api import run
+    """The same work as a sweep's run in its worker (``sim.experiment.simulate``), in-process."""
+    from sim.api import collect, prepare, run
+    from sim.model import GridModel
     run(scenario, days=min(days, 30), seed=999)    # warm-up (imports, caches): not timed
     times = []
     for seed in range(repeat):
         t0 = time.perf_counter()
-        run(scenario, days=days, seed=1000 + seed, overrides={"run.warmup_days": days // 2},
-            record_events=False)
+        model = GridModel(prepare(scenario, days=days, seed=1000 + seed,
+                                  overrides={"run.warmup_days": days // 2}), record_events=False)
+        model.run()
+        collect(model, agents=False)
         times.append(time.perf_counter() - t0)
     return times
 
