@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 import tomllib
 import traceback
@@ -572,7 +573,7 @@ def write_tables(out: Path, exp: Experiment, specs: list[RunSpec]) -> None:
         write_text(out / "design.csv", pts.to_csv())
 
 
-def import_meanwhile(*modules: str) -> None:
+def import_meanwhile(*modules: str) -> threading.Thread:
     """Import ``modules`` in a background thread while workers run.
 
     The analysis at the end of a sweep needs Matplotlib and SciPy (~0.5-1.5 s to import); the
@@ -580,7 +581,6 @@ def import_meanwhile(*modules: str) -> None:
     A failed import is left for the code that needs the module to raise.
     """
     import importlib
-    import threading
 
     def load() -> None:
         for name in modules:
@@ -589,7 +589,9 @@ def import_meanwhile(*modules: str) -> None:
             except Exception:
                 continue
 
-    threading.Thread(target=load, name="gridsim-imports", daemon=True).start()
+    thread = threading.Thread(target=load, name="gridsim-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_experiment(path: str | Path, out_dir: str | Path | None = None, jobs: int | None = None,

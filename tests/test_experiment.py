@@ -310,6 +310,13 @@ def test_a_sweeps_driver_does_not_import_the_model(done: Path) -> None:
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
+def test_import_meanwhile_goes_past_a_failed_import() -> None:
+    import sys
+    sys.modules.pop("colorsys", None)
+    ex.import_meanwhile("sim.no_such_module", "colorsys").join(30)
+    assert "colorsys" in sys.modules
+
+
 def test_demo_file_is_valid() -> None:
     exp = ex.load_experiment(REPO / "experiments" / "demo.toml")
     assert exp.scenario == "small" and exp.replications == 3 and len(exp.variants) == 2
