@@ -66,17 +66,21 @@ def load_metrics(runs_dir: Path, variants: list[str] | None = None,
 def load_series(runs_dir: Path, variants: list[str] | None = None,
                 replications: int | None = None) -> pd.DataFrame:
     """The kept daily series of every stored run: variant, (point,) replication, day, ..."""
-    frames = []
-    for variant, point, rep, path in _run_files(runs_dir, variants, replications):
-        df = pd.read_parquet(path)
-        df.insert(0, "replication", rep)
-        if point is not None:
-            df.insert(0, "point", point)
-        df.insert(0, "variant", variant)
-        frames.append(df)
-    if not frames:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    files = _run_files(runs_dir, variants, replications)
+    if not files:
         return pd.DataFrame(columns=["variant", "replication", "day"])
-    return pd.concat(frames, ignore_index=True)
+    # read by Arrow and made one table, then one frame: a frame per run took three times as
+    # long (~3 ms a run: a sweep of thousands of runs waited seconds for its charts)
+    tables = [pq.read_table(path) for *_, path in files]
+    df = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    rows = [t.num_rows for t in tables]
+    df.insert(0, "replication", np.repeat([rep for _, _, rep, _ in files], rows))
+    if files[0][1] is not None:
+        df.insert(0, "point", np.repeat([point for _, point, _, _ in files], rows))
+    df.insert(0, "variant", np.repeat(np.array([v for v, *_ in files], dtype=object), rows))
+    return df
 
 
 # ---------------------------------------------------------------------------------------------

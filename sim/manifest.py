@@ -40,10 +40,14 @@ def content_hash(series: pd.DataFrame, metrics: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def run_hash(path: Path, record: dict[str, Any] | None = None) -> str:
-    """The content hash of a stored run file (``record``: its record, if already read)."""
-    from sim.store import read_record
-    return content_hash(pd.read_parquet(path), (record or read_record(path))["metrics"])
+def run_hash(path: Path) -> str:
+    """The content hash of a stored run file."""
+    import pyarrow.parquet as pq
+
+    from sim.store import RECORD_KEY
+    table = pq.read_table(path)          # one read for the series and the record
+    return content_hash(table.to_pandas(), json.loads(table.schema.metadata[RECORD_KEY])[
+        "metrics"])
 
 
 def file_hash(path: Path) -> str | None:
@@ -56,15 +60,17 @@ def file_hash(path: Path) -> str | None:
 def write_manifest(out: Path, exp: Any, specs: list[Any]) -> Path:
     """``out/manifest.json`` for the finished runs of ``specs``."""
     from sim.provenance import git_commit, package_versions
-    from sim.store import done_record
+    from sim.store import done_table
     runs = []
     for s in specs:
-        rec = done_record(s)
-        if rec is None:                # missing, or made from another scenario or series
+        found = done_table(s)
+        if found is None:              # missing, or made from another scenario or series
             continue
+        table, rec = found
         runs.append({"variant": s.variant, **({} if s.point is None else {"point": s.point}),
                      "replication": s.replication, "seed": s.seed,
-                     "sha256": run_hash(s.path, rec), "git_commit": rec.get("git_commit")})
+                     "sha256": content_hash(table.to_pandas(), rec["metrics"]),
+                     "git_commit": rec.get("git_commit")})
     manifest = {
         "experiment": Path(out).name,
         "experiment_sha256": file_hash(out / "experiment.toml"),

@@ -103,6 +103,17 @@ def done_record(spec: Any) -> dict[str, Any] | None:
     return rec if rec is not None and rec.get("fingerprint") == spec.fingerprint else None
 
 
+def done_table(spec: Any) -> tuple[pa.Table, dict[str, Any]] | None:
+    """``spec``'s stored run as an Arrow table, with its record, if it is done (as
+    :func:`done_record` says): the file read once for both."""
+    try:
+        table = pq.read_table(spec.path)
+        rec = json.loads(table.schema.metadata[RECORD_KEY])
+    except (OSError, KeyError, TypeError, ValueError, pa.ArrowException):
+        return None
+    return (table, rec) if rec.get("fingerprint") == spec.fingerprint else None
+
+
 def failure_path(run_path: Path) -> Path:
     return run_path.with_name(run_path.name.removesuffix(".parquet") + ".failed.json")
 

@@ -181,6 +181,39 @@ def test_runs_table_design_table_and_records(serial: Path) -> None:
     assert comp.loc[("rejections_per_issue", "poor"), "excludes_zero"]
 
 
+def test_plan_resolves_a_cell_once_to_the_same_fingerprints(serial: Path) -> None:
+    """A cell's replications share one resolved scenario: each fingerprint must be the one its
+    run's scenario, resolved with its seed, gives (every committed experiment, and a design)."""
+    committed = [p for p in sorted((REPO / "experiments").glob("*.toml"))
+                 if p.name != "validation.toml"]        # the validation's own file
+    files = [*committed, serial / "experiment.toml"]
+    for path in files:
+        exp = ex.load_experiment(path)
+        specs = ex.plan(exp, Path("runs"))
+        for s in specs[:: max(1, len(specs) // 25)]:
+            assert s.fingerprint == ex.fingerprint(exp.scenario_ref, exp.days, s.seed,
+                                                   s.overrides, exp.series), (path, s.path)
+
+
+def test_stored_series_and_hashes_read_as_pandas_would(serial: Path) -> None:
+    """Series and content hashes are read through Arrow, a table for all runs: the same as a
+    frame per run read by pandas (with design points, replications and variants)."""
+    from sim.analysis import _run_files, load_series
+    from sim.manifest import content_hash
+    files = _run_files(serial / "runs", None, None)
+    frames = []
+    for variant, point, rep, path in files:
+        df = pd.read_parquet(path)
+        df.insert(0, "replication", rep)
+        df.insert(0, "point", point)
+        df.insert(0, "variant", variant)
+        frames.append(df)
+        assert run_hash(path) == content_hash(pd.read_parquet(path),
+                                              ex.read_record(path)["metrics"])
+    pd.testing.assert_frame_equal(load_series(serial / "runs"),
+                                  pd.concat(frames, ignore_index=True))
+
+
 def test_keep_issues_and_resume_adds_them(serial: Path, tmp_path: Path) -> None:
     import shutil
     out = tmp_path / "out"
