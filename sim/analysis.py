@@ -74,11 +74,17 @@ def load_series(runs_dir: Path, variants: list[str] | None = None,
     # read by Arrow and made one table, then one frame: a frame per run took three times as
     # long (~3 ms a run: a sweep of thousands of runs waited seconds for its charts)
     tables = [pq.read_table(path) for *_, path in files]
-    df = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    try:
+        df = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):   # a column of another type in some run
+        df = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
     rows = [t.num_rows for t in tables]
     df.insert(0, "replication", np.repeat([rep for _, _, rep, _ in files], rows))
-    if files[0][1] is not None:
-        df.insert(0, "point", np.repeat([point for _, point, _, _ in files], rows))
+    points = [point for _, point, _, _ in files]
+    if any(p is not None for p in points):     # NaN for runs without one, as pandas would
+        df.insert(0, "point", np.repeat(
+            points if None not in points else [np.nan if p is None else p for p in points],
+            rows))
     df.insert(0, "variant", np.repeat(np.array([v for v, *_ in files], dtype=object), rows))
     return df
 

@@ -590,8 +590,12 @@ def import_meanwhile(*modules: str) -> threading.Thread:
     A failed import is left for the code that needs the module to raise.
     """
     import importlib
+    import signal
 
     def load() -> None:
+        # Ctrl-C must reach the main thread, which holds it while it starts workers
+        # (sim.executors.sigint_held); a thread that takes it would let it in meanwhile
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         for name in modules:
             try:
                 importlib.import_module(name)

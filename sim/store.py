@@ -105,13 +105,16 @@ def done_record(spec: Any) -> dict[str, Any] | None:
 
 def done_table(spec: Any) -> tuple[pa.Table, dict[str, Any]] | None:
     """``spec``'s stored run as an Arrow table, with its record, if it is done (as
-    :func:`done_record` says): the file read once for both."""
+    :func:`done_record` says): the file opened once for both. A done run whose data cannot be
+    read raises, as reading it anywhere else would."""
     try:
-        table = pq.read_table(spec.path)
-        rec = json.loads(table.schema.metadata[RECORD_KEY])
+        stored = pq.ParquetFile(spec.path)
+        rec = json.loads(stored.schema_arrow.metadata[RECORD_KEY])
     except (OSError, KeyError, TypeError, ValueError, pa.ArrowException):
         return None
-    return (table, rec) if rec.get("fingerprint") == spec.fingerprint else None
+    if rec.get("fingerprint") != spec.fingerprint:
+        return None
+    return stored.read(), rec
 
 
 def failure_path(run_path: Path) -> Path:

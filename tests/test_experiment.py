@@ -310,11 +310,18 @@ def test_a_sweeps_driver_does_not_import_the_model(done: Path) -> None:
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
-def test_import_meanwhile_goes_past_a_failed_import() -> None:
+def test_import_meanwhile_goes_past_a_failed_import_and_leaves_ctrl_c_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The importing thread goes on after a failure, and blocks SIGINT: Ctrl-C must reach the
+    main thread, which holds it while it starts workers."""
+    import signal
     import sys
-    sys.modules.pop("colorsys", None)
-    ex.import_meanwhile("sim.no_such_module", "colorsys").join(30)
-    assert "colorsys" in sys.modules
+    (tmp_path / "gridsim_probe_mask.py").write_text(
+        "import signal\nMASK = signal.pthread_sigmask(signal.SIG_BLOCK, [])\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ex.import_meanwhile("sim.no_such_module", "gridsim_probe_mask").join(30)
+    assert signal.SIGINT in sys.modules.pop("gridsim_probe_mask").MASK
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
 
 def test_demo_file_is_valid() -> None:

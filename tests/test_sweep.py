@@ -195,23 +195,64 @@ def test_plan_resolves_a_cell_once_to_the_same_fingerprints(serial: Path) -> Non
                                                    s.overrides, exp.series), (path, s.path)
 
 
-def test_stored_series_and_hashes_read_as_pandas_would(serial: Path) -> None:
+def _runs_laid_out(serial: Path, tmp: Path, layout: str) -> Path:
+    """The tiny sweep's run files as stored (design points), renamed as an experiment without
+    a design stores them (point i as replication i), or half of each."""
+    if layout == "design":
+        return serial / "runs"
+    import shutil
+    out = tmp / "runs"
+    out.mkdir()
+    for path in runs(serial):
+        m = re.fullmatch(r"(\w+?)__p(\d+)__r0", path.stem)
+        assert m is not None, path
+        plain = layout == "no design" or int(m[2]) % 2
+        name = f"{m[1]}__r{m[2]}" if plain else path.stem
+        shutil.copy(path, out / f"{name}.parquet")
+    return out
+
+
+@pytest.mark.parametrize("layout", ["design", "no design", "mixed"])
+def test_stored_series_and_hashes_read_as_pandas_would(serial: Path, tmp_path: Path,
+                                                       layout: str) -> None:
     """Series and content hashes are read through Arrow, a table for all runs: the same as a
-    frame per run read by pandas (with design points, replications and variants)."""
+    frame per run read by pandas (with and without design points, replications, variants)."""
     from sim.analysis import _run_files, load_series
     from sim.manifest import content_hash
-    files = _run_files(serial / "runs", None, None)
+    runs_dir = _runs_laid_out(serial, tmp_path, layout)
     frames = []
-    for variant, point, rep, path in files:
+    for variant, point, rep, path in _run_files(runs_dir, None, None):
         df = pd.read_parquet(path)
         df.insert(0, "replication", rep)
-        df.insert(0, "point", point)
+        if point is not None:
+            df.insert(0, "point", point)
         df.insert(0, "variant", variant)
         frames.append(df)
         assert run_hash(path) == content_hash(pd.read_parquet(path),
                                               ex.read_record(path)["metrics"])
-    pd.testing.assert_frame_equal(load_series(serial / "runs"),
-                                  pd.concat(frames, ignore_index=True))
+    # mixed (left-over files of another design): pandas puts `point` last, we keep our order
+    pd.testing.assert_frame_equal(load_series(runs_dir), pd.concat(frames, ignore_index=True),
+                                  check_like=layout == "mixed")
+
+
+def test_manifest_refuses_a_done_run_it_cannot_read(serial: Path, tmp_path: Path) -> None:
+    """A run file whose record is intact but whose data is damaged is an error, not a run left
+    out of the manifest."""
+    import shutil
+
+    import pyarrow as pa
+
+    from sim.manifest import write_manifest
+    out = tmp_path / "out"
+    shutil.copytree(serial, out)
+    victim = runs(out)[0]
+    data = bytearray(victim.read_bytes())
+    data[8:72] = b"\xff" * 64                 # the first data page; the footer is untouched
+    victim.write_bytes(bytes(data))
+    exp = ex.load_experiment(out / "experiment.toml")
+    assert ex.read_record(victim)["fingerprint"]
+    with pytest.raises((OSError, pa.ArrowException)):
+        write_manifest(out, exp, ex.plan(exp, out / "runs"))
 
 
 def test_keep_issues_and_resume_adds_them(serial: Path, tmp_path: Path) -> None:
