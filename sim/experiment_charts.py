@@ -72,13 +72,17 @@ def outcome_chart(table: pd.DataFrame, outcome: str, labels: dict[str, str]) -> 
         return fig
     cols = colours(list(part["variant"]))
     x = np.arange(len(part))
+    crowded = len(part) >= 6              # neighbours' differences side by side would overlap
     for i, r in part.iterrows():
         ci = r["ci"] if np.isfinite(r["ci"]) else 0.0
         ax.errorbar(x[i], r["mean"], yerr=ci, fmt="o" if r["variant"] != BASELINE else "s",
                     color=cols[r["variant"]], markersize=8, capsize=6, linewidth=1.8)
         if r["variant"] != BASELINE and np.isfinite(r["diff"]):
             mark = " *" if r["excludes_zero"] else ""
-            ax.annotate(f"Δ {pm(r['diff'], r['diff_ci'], sign=True)}{mark}", (x[i], r["mean"] + ci),
+            diff = pm(r["diff"], r["diff_ci"], sign=True)
+            if crowded:
+                diff = diff.replace(" ± ", "\n± ", 1)
+            ax.annotate(f"Δ {diff}{mark}", (x[i], r["mean"] + ci),
                         xytext=(0, 6), textcoords="offset points", ha="center", fontsize=8,
                         color="0.25")
     base = part[part["variant"] == BASELINE]
@@ -87,7 +91,9 @@ def outcome_chart(table: pd.DataFrame, outcome: str, labels: dict[str, str]) -> 
                    label=tr("baseline mean"))
         ax.legend(loc="best", frameon=False,
                   title=tr("Δ: paired difference ± 95 % CI; * excludes 0"), title_fontsize=8)
-    names = [textwrap.fill(labels.get(v, v), 22) for v in part["variant"]]
+    # narrower lines as variants crowd the axis: 22 characters overlapped from five variants
+    width = min(22, max(8, 96 // len(part) - 2))
+    names = [textwrap.fill(labels.get(v, v), width) for v in part["variant"]]
     ax.set_xticks(x, names)
     ax.set_xlim(-0.6, len(part) - 0.4)
     ax.margins(y=0.15)

@@ -91,3 +91,37 @@ def test_results_written_whole_or_not_at_all(small_run: Results, tmp_path: Path,
                 output.write_results(small_run, tmp_path / "run")
         assert output.read_results(out).issues.equals(back.issues)   # the old results stand
         assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing left behind
+
+
+LONG_LABELS = ["Baseline: half posted by function, long term, engaged", "No work teams",
+               "Posted at random", "All posted by function, full powers",
+               "Rule on flagged issues at intake (k = 0)",
+               "Never rule, joint review every 7 days",
+               "Duties defined: half the ambiguity (职能界定)",
+               "16 h a week in the area instead of 8"]
+
+
+@pytest.mark.parametrize("n", [2, 4, 6, 8])
+def test_outcome_chart_labels_do_not_overlap(n: int) -> None:
+    """Variant names under the axis, and the differences over the points, stay apart however
+    many variants share the axis (22-character lines overlapped from five on)."""
+    from itertools import pairwise
+
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from sim.experiment_charts import outcome_chart
+    variants = ["baseline", *(f"v{i}" for i in range(1, n))]
+    table = pd.DataFrame({"outcome": "closure_rate", "variant": variants,
+                          "mean": 0.9 + 0.0001 * np.arange(n), "ci": 0.0002,
+                          "diff": 0.0001 * np.arange(n), "diff_ci": 0.00025,
+                          "excludes_zero": True})
+    fig = outcome_chart(table, "closure_rate", dict(zip(variants, LONG_LABELS, strict=False)))
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    ax = fig.axes[0]
+    for group in (ax.get_xticklabels(), ax.texts):
+        boxes = [t.get_window_extent(renderer) for t in group if t.get_text()]
+        assert len(boxes) >= n - 1
+        for a, b in pairwise(boxes):
+            assert a.x1 <= b.x0, (n, a, b)
