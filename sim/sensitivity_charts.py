@@ -89,8 +89,10 @@ def adequacy_chart(curves: pd.DataFrame, outcome: str, labels: dict[str, str], t
         ax.plot(k, mean, color=colour, marker="o", markersize=3, label=textwrap.fill(name, 40))
         ax.fill_between(k, mean - ci, mean + ci, color=colour, alpha=0.15, linewidth=0)
         final = mean[-1]
-        ax.axhspan(final - target * abs(final), final + target * abs(final), color=colour,
-                   alpha=0.06, linewidth=0)
+        # the band's edges, not a filled band: variants' bands overlap, and fills stacked
+        # over each other grey out the whole chart
+        for edge in (final - target * abs(final), final + target * abs(final)):
+            ax.axhline(edge, color=colour, linestyle="--", linewidth=0.9, alpha=0.6)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="best", frameon=False, fontsize="small",
               title=tr("shaded: 95 % CI; band: ±{target} of the final mean",

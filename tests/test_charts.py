@@ -125,3 +125,23 @@ def test_outcome_chart_labels_do_not_overlap(n: int) -> None:
         assert len(boxes) >= n - 1
         for a, b in pairwise(boxes):
             assert a.x1 <= b.x0, (n, a, b)
+
+
+def test_adequacy_chart_does_not_grey_out_under_many_variants() -> None:
+    """Six variants with the same final mean: the background inside their target bands stays
+    white (their bands, filled one over another, once greyed out the whole chart)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from sim.sensitivity_charts import adequacy_chart
+    k = np.arange(1, 11)
+    curves = pd.DataFrame({"variant": np.repeat([f"v{i}" for i in range(6)], len(k)),
+                           "k": np.tile(k, 6), "mean": 0.95, "ci": np.tile(0.01 / k, 6)})
+    fig = adequacy_chart(curves, "closure_rate", {}, 0.05, 8)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())
+    ax = fig.axes[0]
+    x, y = ax.transData.transform((5.5, 0.95 * 0.975))    # in the band, away from the curves
+    row, col = pixels.shape[0] - round(y), round(x)      # display y runs upwards
+    assert pixels[row, col, :3].min() > 230, pixels[row, col]
