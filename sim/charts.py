@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from sim.i18n import tr, use_cjk_font
-from sim.metrics import kaplan_meier, km_summary
+from sim.metrics import kaplan_meier, survival_summary
 
 if TYPE_CHECKING:              # charts are drawn from tables, without the model
     from sim.api import Results
@@ -110,7 +110,8 @@ def time_to_close(res: Results, warmup: int) -> Figure:
         return fig
     closed = (disp["status"] == "closed").to_numpy()
     dur = (disp["closed_day"].fillna(days) - disp["reported_day"]).to_numpy()
-    km = km_summary(dur, closed)
+    times, s = kaplan_meier(dur, closed)
+    km = survival_summary(times, s)
     marks = [(km["median"], tr("median"), RED, "--"),
              (km["mean"], tr("mean (restricted)"), BLUE, ":")]
     done = dur[closed & (dur > 0)]
@@ -121,7 +122,6 @@ def time_to_close(res: Results, warmup: int) -> Figure:
                   label=tr("closed ({n})", n=f"{len(done):,}"))
     else:
         _no_data(hist, tr("no closures"))
-    times, s = kaplan_meier(dur, closed)
     if len(times) > 4000:       # a city's million steps: 4,000 are more than the eye sees
         keep = np.unique(np.r_[np.geomspace(1, len(times), 4000).astype(int) - 1])
         times, s = times[keep], s[keep]

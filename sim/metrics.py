@@ -33,7 +33,11 @@ def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> tuple[np.ndarra
 
 def km_summary(durations: np.ndarray, observed: np.ndarray) -> dict[str, float]:
     """Quartiles and restricted mean of a censored duration sample (days)."""
-    times, surv = kaplan_meier(durations, observed)
+    return survival_summary(*kaplan_meier(durations, observed))
+
+
+def survival_summary(times: np.ndarray, surv: np.ndarray) -> dict[str, float]:
+    """Quartiles and restricted mean of a Kaplan–Meier curve (``kaplan_meier``'s output)."""
     out: dict[str, float] = {}
     for name, q in (("q1", 0.75), ("median", 0.5), ("q3", 0.25)):
         hit = np.flatnonzero(surv <= q)

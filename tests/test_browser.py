@@ -127,7 +127,10 @@ def test_a_step_advances_the_charts(browser, dashboard):
     before = _chart_sources(page)
     page.get_by_role("button", name="Step").click()
     expect(page.get_by_text("Day 1 ·", exact=False)).to_be_visible(timeout=30_000)
-    page.wait_for_function("n => document.images.length >= n", arg=len(before))
+    # the day's label can show before the last images are re-rendered: wait for the redraw
+    page.wait_for_function(
+        "old => Array.from(document.images).filter((e, i) => e.src !== old[i]).length >= 2",
+        arg=before, timeout=30_000)
     after = _chart_sources(page)
     assert len(after) == len(before)
     assert sum(a != b for a, b in zip(before, after, strict=True)) >= 2   # map and live charts
