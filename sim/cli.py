@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -118,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="worker processes (default all cores; 1 = in-process)")
     va.add_argument("--config", type=Path, help="checks to run (default "
                     "experiments/validation.toml)")
-    va.add_argument("--out", type=Path, default=Path("docs/validation.md"),
-                    help="the document to write; tables and figures go to a folder beside it")
+    va.add_argument("--out", type=Path,
+                    help="the document to write (default docs/validation.md; with --fast "
+                    "results/validation-fast.md); tables and figures go to a folder beside it")
     va.add_argument("--render-only", action="store_true",
                     help="rewrite the document from its saved tables, without running")
     vz = sub.add_parser("viz", help="start the interactive dashboard (Mesa's SolaraViz) in a "
@@ -166,12 +171,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     import datetime
 
     from sim.experiment import cpu_count
+    from sim.output import check_replaceable
     from sim.provenance import git_commit
     from sim.validate import run_validation
     from sim.validate.config import load_validation
-    from sim.validate.report import load_tables, write_report
+    from sim.validate.report import FILES, load_tables, write_report
 
-    out = args.out
+    # the fast configuration's short runs must not replace the committed page
+    out = args.out or Path("results/validation-fast.md" if args.fast else "docs/validation.md")
     if out.suffix != ".md":
         raise ScenarioError(str(out), "--out", "must be a Markdown file (.md)")
     if args.render_only:
@@ -181,6 +188,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         outcome = load_tables(folder)
     else:
         cfg = load_validation(args.config, fast=args.fast)
+        check_replaceable(out.with_suffix(""), FILES)     # before the runs, not after them
         jobs = args.jobs or cpu_count()
         t0 = time.perf_counter()
         try:
@@ -197,6 +205,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"  {group:<28} {int(g['holds'].sum()):>3} of {len(g):<3} hold")
     for r in checks[~checks["holds"].astype(bool)].itertuples():
         print(f"  FAILS  {r.group}: {r.check}")
+    if args.fast:
+        print("\n--fast runs each check briefly, to show that the checks work; its runs are too "
+              "short for the\ntargets, so failures here are expected. `gridsim validate` gives "
+              "the verdict (docs/validation.md).")
     print(f"\nwrote {out} and {out.with_suffix('')}/")
     return 0 if outcome.passed else 1
 
@@ -210,9 +222,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = prepare(args.scenario, days=args.days, seed=args.seed,
                    overrides=_overrides(args.overrides))
     out = args.out or Path("results") / "runs" / spec.name
-    if out.exists() and not out.is_dir():
-        raise ScenarioError(str(out), "--out", "exists and is not a directory")
-    with atomic_dir(out) as tmp:        # nothing half-written if the run is interrupted
+    with atomic_dir(out) as tmp:     # checked first; nothing half-written if interrupted
         t0 = time.perf_counter()
         model = GridModel(spec)
         model.events.stream_to(tmp / "events.parquet", model.nodes)   # written as it goes
@@ -376,23 +386,46 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def terminate_as_interrupt() -> Iterator[list[bool]]:
+    """Take SIGTERM (``kill``, a batch job's time limit) the way Ctrl-C is taken, so that
+    it too leaves nothing half-written and keeps an experiment's finished runs. Yields a flag
+    that is set when it came."""
+    came = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        came[0] = True
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "scenarios": cmd_scenarios, "params": cmd_params,
                "experiment": cmd_experiment, "validate": cmd_validate,
                "reproduce": cmd_reproduce, "analyze": cmd_analyze, "viz": cmd_viz,
                "report": cmd_report}[args.command]
-    try:
-        return handler(args)
-    except ScenarioError as err:
-        print(f"gridsim: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("gridsim: interrupted; nothing was written", file=sys.stderr)
-        return 130
-    except BrokenPipeError:            # output piped into `head` and the like: not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    with terminate_as_interrupt() as terminated:
+        try:
+            code = handler(args)
+        except ScenarioError as err:
+            print(f"gridsim: error: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            print("gridsim: interrupted; nothing was written", file=sys.stderr)
+            code = 130
+        except BrokenPipeError:        # output piped into `head` and the like: not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+    return 128 + signal.SIGTERM if code == 130 and terminated[0] else code
 
 
 if __name__ == "__main__":

@@ -78,20 +78,66 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
     writer.close()
 
 
+RUN_FILES = frozenset({f"{name}.parquet" for name in TABLES} | {"summary.json", "charts"})
+
+
+def check_replaceable(out: Path, ours: frozenset[str], key: str = "--out") -> None:
+    """Refuse an output directory whose replacement would lose something: the working
+    directory or one above it, a file, or a directory holding entries that are not ``ours``
+    (what this kind of output writes). An empty or absent directory is fine. The check runs
+    before the work, so bad input costs nothing."""
+    from sim.scenario import ScenarioError
+    target, here = Path(out).absolute(), Path.cwd()
+    if Path(os.path.normpath(target)) in (here, *here.parents):
+        raise ScenarioError(str(out), key, "is the working directory or above it; name a new "
+                            "directory for the results")
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ScenarioError(str(out), key, "exists and is not a directory")
+    foreign = sorted(p.name for p in target.iterdir() if p.name not in ours)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise ScenarioError(str(out), key, f"holds files gridsim did not write ({shown}); "
+                            "name a new or empty directory: the results replace it whole")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
-def atomic_dir(out: Path) -> Iterator[Path]:
+def atomic_dir(out: Path, ours: frozenset[str] = RUN_FILES, key: str = "--out"
+               ) -> Iterator[Path]:
     """A temporary sibling directory to write into; on success it replaces ``out`` in one
-    rename, on failure it is removed and ``out`` is left as it was."""
+    rename, on failure it is removed and ``out`` is left as it was.
+
+    ``out`` must pass :func:`check_replaceable`; a place that cannot be written is reported
+    (``ScenarioError``, naming ``out`` and ``key``) before anything is done."""
+    from sim.scenario import ScenarioError
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    check_replaceable(out, ours, key)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as err:
+        raise ScenarioError(str(out), key, f"cannot be written ({err.strerror})") from None
     try:
         yield tmp
+        tmp.chmod(0o777 & ~_umask())          # mkdtemp's 0700 would hide results from others
         old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-        tmp.rename(out)
+        try:
+            if out.exists():
+                old = out.with_name(f".{out.name}.old-{os.getpid()}")
+                out.rename(old)
+            tmp.rename(out)
+        except OSError as err:
+            if old is not None and not out.exists():
+                old.rename(out)                 # put the old results back
+            raise ScenarioError(str(out), key, f"cannot be replaced ({err.strerror}); "
+                                "nothing was written") from None
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -116,19 +117,68 @@ def test_run_small_writes_charts(tmp_path, capsys):
 
 def test_rerun_replaces_output_directory(tmp_path, capsys):
     out = tmp_path / "run"
-    assert cli([*RUN_SMALL, "--out", str(out), "--no-charts"]) == 0
-    stale = out / "stale.txt"
-    stale.write_text("from an earlier run", encoding="utf-8")
+    assert cli([*RUN_SMALL, "--days", "3", "--out", str(out)]) == 0
     first = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert (out / "charts").is_dir()
     assert cli(["run", "small", "--days", "30", "--seed", "4", "--out", str(out),
                 "--no-charts"]) == 0
     capsys.readouterr()
-    assert not stale.exists(), "re-running must replace the directory, not add to it"
+    assert not (out / "charts").exists(), "re-running must replace the directory, not add to it"
     second = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert (first["days"], first["seed"]) == (40, 3)
+    assert (first["days"], first["seed"]) == (3, 3)
     assert (second["days"], second["seed"]) == (30, 4)
     assert len(pd.read_parquet(out / "timeseries.parquet")) == 30
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~_umask()    # not mkdtemp's 0700
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_directory_of_other_files_is_never_replaced(tmp_path, capsys, monkeypatch):
+    mine = tmp_path / "project"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("a week's work", encoding="utf-8")
+    assert cli([*RUN_SMALL, "--days", "2", "--out", str(mine)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("holds files gridsim did not write (notes.txt); name a new or empty "
+                        "directory: the results replace it whole")
+    assert err.startswith(f"gridsim: error: {mine}: --out: ") and "\n" not in err
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]     # no temporary left
+    monkeypatch.chdir(mine)
+    for out in (".", "", "..", str(tmp_path)):
+        assert cli([*RUN_SMALL, "--days", "2", "--out", out]) == 2
+        assert "is the working directory or above it" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_an_unwritable_place_is_one_line_before_the_run(tmp_path, capsys):
+    t0 = time.perf_counter()
+    assert cli(["run", "baseline", "--out", "/proc/gridsim-test/run"]) == 2
+    assert time.perf_counter() - t0 < 5          # refused before a year is simulated
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gridsim: error: /proc/gridsim-test/run: --out: cannot be written (")
+    assert "\n" not in err
+
+
+def test_sigterm_leaves_nothing_half_written(tmp_path):
+    """A batch job's time limit sends SIGTERM: it is taken as Ctrl-C is (exit 128 + 15)."""
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "run", "baseline", "--out", "out"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)                  # the run has started writing into its temporary
+    assert list(tmp_path.glob(".out.*.tmp")), "the run never started"
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    assert err.strip() == "gridsim: interrupted; nothing was written"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_scenarios_lists_one_line_each(capsys):

@@ -21,6 +21,7 @@ from sim.validate.patterns import shape_fits
 
 TABLES = ("mmc", "feedback", "feedback_default", "little", "convergence", "calibration",
           "patterns")
+FILES = frozenset({f"{name}.csv" for name in TABLES} | {"extra.json", "mmc.png", "switch.png"})
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9"]
 
 
@@ -49,7 +50,7 @@ def write_report(out: Outcome, doc: Path, meta: dict[str, Any]) -> Path:
     """Tables, figures and the document, each folder replaced in one step."""
     doc = Path(doc)
     folder = doc.with_suffix("")                      # docs/validation.md -> docs/validation/
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, FILES) as tmp:
         save_tables(out, tmp)
         figures(out, tmp)
     write_text(doc, document(out, folder.name, meta))
