@@ -10,6 +10,7 @@ The class is called ``GridScenario`` so that it does not shadow Mesa's experimen
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import tomllib
@@ -734,12 +735,50 @@ def validate(data: dict[str, Any], source: str) -> GridScenario:
     try:
         return GridScenario.model_validate(data)
     except ValidationError as err:
-        e = err.errors()[0]
+        errors = err.errors()
+        e = errors[0]
         msg = e["msg"].removeprefix("Value error, ")
-        named = re.match(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)*): (.*)$", msg)
+        branches = [x["msg"] for x in errors if _loc(x["loc"]) == _loc(e["loc"])]
+        if len(branches) > 1:                          # a union: say every form it takes
+            msg = _either(branches)
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key" + _did_you_mean(e["loc"])
+        named = re.match(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): (.*)$", msg)
         if named and e["loc"] == ():                   # a cross-field check names its key
             raise ScenarioError(source, named[1], named[2]) from None
         raise ScenarioError(source, _loc(e["loc"]), msg) from None
+
+
+def _did_you_mean(loc: tuple) -> str:
+    """' (did you mean 'x'?)' for a mistyped key at ``loc``, or ''."""
+    import difflib
+    import typing
+    model: Any = GridScenario
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return ""
+        ann = field.annotation
+        for arg in (ann, *typing.get_args(ann)):    # a section, or a list of entries
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                model = arg
+                break
+        else:
+            return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(getattr(model, "model_fields", {})),
+                                      n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _either(messages: list[str]) -> str:
+    """'Input should be a valid integer, ...' and 'Input should be 'never'' -> 'Input should
+    be a valid integer or 'never''."""
+    head = "Input should be "
+    if not all(m.startswith(head) for m in messages):
+        return " / ".join(messages)
+    return head + " or ".join(m.removeprefix(head).split(",")[0] for m in messages)
 
 
 def parse_value(text: str) -> Any:
@@ -761,7 +800,10 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], source: str
             if isinstance(node, list):
                 raise ScenarioError(source, dotted, "lists can only be replaced whole")
             if fields is None or part not in fields:
-                raise ScenarioError(source, dotted, "unknown parameter")
+                import difflib
+                close = difflib.get_close_matches(part, list(fields or ()), n=1)
+                hint = f" (did you mean '{'.'.join([*parts[:i], close[0]])}'?)" if close else ""
+                raise ScenarioError(source, dotted, "unknown parameter" + hint)
             if i == len(parts) - 1:
                 node[part] = value
             else:
@@ -788,6 +830,10 @@ def _read(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[str, di
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(source, "toml", f"malformed TOML ({err})") from None
+    if not seen and "name" not in data:
+        # a file's results are named after it, not after the scenario it extends (they would
+        # replace that scenario's results in results/runs/)
+        data["name"] = Path(source).stem
     base = data.pop("base", None)
     if base is None:
         return source, data
@@ -808,15 +854,34 @@ def load_scenario(name_or_path: str | Path = "baseline",
     set only what differs: tables merge key by key, lists (departments, categories) replace.
     """
     source, data = _read(name_or_path)
-    if overrides:
-        apply_overrides(data, overrides, "--set")
+    if not overrides:
+        return validate(data, source)
+    before = copy.deepcopy(data)
+    apply_overrides(data, overrides, "--set")
     try:
         return validate(data, source)
     except ScenarioError as err:
-        overridden = {k.replace("__", ".") for k in (overrides or {})}
-        if err.key in overridden:
-            raise ScenarioError("--set", err.key, err.message) from None
-        raise
+        raise _blame(err, overrides, before, source) from None
+
+
+def _blame(err: ScenarioError, overrides: dict[str, Any], before: dict[str, Any],
+           source: str) -> ScenarioError:
+    """Name the ``--set`` behind an error rather than the file, when it is the cause: the
+    error's key is (inside) an overridden one or contains it, or the file alone is valid."""
+    overridden = [k.replace("__", ".") for k in overrides]
+
+    def related(key: str) -> bool:
+        return any(err.key == k or err.key.startswith((f"{k}.", f"{k}["))
+                   or k.startswith((f"{err.key}.", f"{err.key}[")) for k in [key])
+
+    named = [k for k in overridden if related(k)]
+    if not named:
+        try:
+            validate(before, source)
+        except ScenarioError:
+            return err                       # the file is wrong whatever the overrides
+        named = overridden
+    return ScenarioError("--set " + ", ".join(named), err.key, err.message)
 
 
 def resolve(scenario: GridScenario | str | Path,

@@ -309,6 +309,52 @@ def test_set_without_equals(tmp_path, capsys):
                      tmp_path / "out", "--set", "platform.dispatch_accuracy")
 
 
+@pytest.mark.parametrize(("setting", "key"), [
+    (["office_calendar.open_hour=20"], "office_calendar"),            # a cross-field check
+    (["units.severity_hours=[1,2]"], "units.severity_hours[2]"),       # inside the list set
+    (['campaign.categories=["nope"]', "campaign.days=2"], "campaign.categories[0]"),
+    (["district.population=10"], "district.resident_agents_per_grid"),  # another key fails
+])
+def test_an_error_caused_by_set_blames_the_set(tmp_path, capsys, setting, key):
+    argv = ["run", "small"] + [a for s in setting for a in ("--set", s)]
+    line = assert_bad_input(capsys, argv, tmp_path / "out", "--set", key)
+    assert "small.toml" not in line, "the file is not at fault"
+    blamed = line.split(": ")[2]
+    assert blamed.startswith("--set ") and setting[0].split("=")[0] in blamed
+
+
+def test_a_bad_file_is_blamed_even_with_a_set(tmp_path, capsys):
+    path = small_variant(tmp_path, r"^days = 120$", 'days = "many"', "wrong.toml")
+    assert_bad_input(capsys, ["run", str(path), "--set", "platform.ruling_threshold=1"],
+                     tmp_path / "out", "wrong.toml: run.days")
+
+
+def test_mistyped_keys_get_a_suggestion(tmp_path, capsys):
+    path = small_variant(tmp_path, r"^(\[platform\])$", r"\1\nruling_treshold = 1", "typo.toml")
+    assert_bad_input(capsys, ["run", str(path)], tmp_path / "out", "platform.ruling_treshold",
+                     "unknown key (did you mean 'ruling_threshold'?)")
+    assert_bad_input(capsys, ["run", "small", "--set", "platform.ruling_treshold=1"],
+                     tmp_path / "out", "did you mean 'platform.ruling_threshold'?")
+
+
+def test_a_value_of_either_form_says_both(tmp_path, capsys):
+    assert_bad_input(capsys, ["run", "small", "--set", "platform.ruling_threshold=sometimes"],
+                     tmp_path / "out", "Input should be a valid integer or 'never'")
+
+
+def test_a_file_extending_a_scenario_is_named_after_the_file(tmp_path, monkeypatch, capsys):
+    """Its results must not replace the results of the scenario it extends."""
+    (tmp_path / "quick_rulings.toml").write_text(
+        'base = "small"\n[platform]\nruling_threshold = 0\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert cli(["run", "quick_rulings.toml", "--days", "2"]) == 0
+    capsys.readouterr()
+    summary = json.loads(Path("results/runs/quick_rulings/summary.json").read_text("utf-8"))
+    assert summary["scenario"] == "quick_rulings"
+    assert summary["resolved_scenario"]["platform"]["ruling_threshold"] == 0
+    assert not Path("results/runs/small").exists()
+
+
 def test_bad_input_in_a_subprocess(tmp_path):
     """The real entry point: exit 2, one line on stderr, no traceback, nothing written."""
     (tmp_path / "bad.toml").write_text('name = "bad"\nbogus_key = 1\n', encoding="utf-8")
