@@ -33,10 +33,12 @@ ID_COLUMNS = ["variant", "replication", "seed"]
 # Loading stored runs
 
 
-def _run_files(runs_dir: Path, variants: list[str] | None, replications: int | None
-               ) -> list[tuple[str, int | None, int, Path]]:
+def _run_files(runs_dir: Path, variants: list[str] | None, replications: int | None,
+               points: int | None = None) -> list[tuple[str, int | None, int, Path]]:
     """(variant, point, replication, file) of the stored runs, in plan order: variant, then
-    design point, then replication."""
+    design point, then replication. ``variants``, ``replications`` and ``points`` (the
+    design's size, 0 without a design) leave out files outside the plan: a design made
+    smaller, or another experiment's runs, must not enter the tables."""
     found = []
     for path in Path(runs_dir).glob("*__r*.parquet"):
         parsed = parse_run_name(path.stem)
@@ -44,18 +46,28 @@ def _run_files(runs_dir: Path, variants: list[str] | None, replications: int | N
             continue
         if replications is not None and parsed[2] >= replications:
             continue
+        if points is not None and (parsed[1] is None) != (points == 0):
+            continue
+        if points is not None and parsed[1] is not None and parsed[1] >= points:
+            continue
         found.append((*parsed, path))
     order = {v: i for i, v in enumerate(variants or sorted({f[0] for f in found}, key=lambda v:
                                                             (v != BASELINE, v)))}
     return sorted(found, key=lambda f: (order[f[0]], -1 if f[1] is None else f[1], f[2]))
 
 
+def planned(exp: Experiment) -> dict[str, Any]:
+    """The selection of an experiment's planned runs, for ``load_metrics``/``load_series``."""
+    return {"variants": exp.variant_names, "replications": exp.replications,
+            "points": exp.design.size() if exp.design is not None else 0}
+
+
 def load_metrics(runs_dir: Path, variants: list[str] | None = None,
-                 replications: int | None = None) -> pd.DataFrame:
+                 replications: int | None = None, points: int | None = None) -> pd.DataFrame:
     """A row per stored run: variant, (point and the design's parameters,) replication, seed,
-    then every headline metric."""
+    then every headline metric. Without a selection (``planned(exp)``), every stored run."""
     rows = []
-    for variant, point, rep, path in _run_files(runs_dir, variants, replications):
+    for variant, point, rep, path in _run_files(runs_dir, variants, replications, points):
         rec = read_record(path)
         design = {} if point is None else {"point": point, **rec.get("params", {})}
         rows.append({"variant": variant, **design, "replication": rep, "seed": rec["seed"],
@@ -64,11 +76,11 @@ def load_metrics(runs_dir: Path, variants: list[str] | None = None,
 
 
 def load_series(runs_dir: Path, variants: list[str] | None = None,
-                replications: int | None = None) -> pd.DataFrame:
+                replications: int | None = None, points: int | None = None) -> pd.DataFrame:
     """The kept daily series of every stored run: variant, (point,) replication, day, ..."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    files = _run_files(runs_dir, variants, replications)
+    files = _run_files(runs_dir, variants, replications, points)
     if not files:
         return pd.DataFrame(columns=["variant", "replication", "day"])
     # read by Arrow and made one table, then one frame: a frame per run took three times as
@@ -250,7 +262,7 @@ def analyse(out_dir: str | Path, exp: Experiment | None = None,
     out = Path(out_dir)
     if exp is None:
         exp = read_experiment(out / "experiment.toml")
-    keep: dict[str, Any] = {"variants": exp.variant_names, "replications": exp.replications}
+    keep = planned(exp)
     metrics = load_metrics(out / "runs", **keep)
     table = compare(metrics, exp.outcomes)
     write_text(out / "metrics.csv", metrics.to_csv(index=False))

@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
 from sim.i18n import LANGUAGES
 from sim.scenario import ScenarioError, parse_value
+from sim.signals import stop_on_signals
 
 EXIT_BAD_INPUT = 2
 
@@ -52,15 +49,15 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def _positive(name: str):
+def _count(least: int = 0):
+    """An argparse type: a whole number of at least ``least``."""
     def check(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < (1 if name == "--days" else 0):
-            bound = "at least 1" if name == "--days" else "non-negative"
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
         return value
     return check
 
@@ -71,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a scenario and write its tables, summary and charts")
     r.add_argument("scenario", nargs="?", default="baseline",
                    help="scenario name (see `gridsim scenarios`) or path to a TOML file")
-    r.add_argument("--days", type=_positive("--days"), help="days to simulate")
-    r.add_argument("--seed", type=_positive("--seed"), help="root seed")
+    r.add_argument("--days", type=_count(1), help="days to simulate")
+    r.add_argument("--seed", type=_count(), help="root seed")
     r.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="SECTION.KEY=VALUE", help="override a parameter (repeatable)")
     r.add_argument("--out", type=Path, help="output directory (default: results/runs/NAME)")
@@ -86,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     exs = ex.add_subparsers(dest="action", required=True, parser_class=_Parser)
     er = exs.add_parser("run", help="run (or resume) an experiment, then compare its variants")
     er.add_argument("file", type=Path, help="experiment file, e.g. experiments/demo.toml")
-    er.add_argument("--jobs", type=_positive("--jobs"),
+    er.add_argument("--jobs", type=_count(),
                     help="worker processes (default: the file's jobs, else all cores; 0 = all "
                          "cores; 1 = in-process)")
     er.add_argument("--out", type=Path, help="output directory (default: results/NAME)")
@@ -95,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                     help="run on the Dask cluster at this scheduler address (needs "
                          "gridsim[dask]; workers need gridsim installed)")
-    er.add_argument("--dask-workers", type=_positive("--dask-workers"), metavar="N",
+    er.add_argument("--dask-workers", type=_count(), metavar="N",
                     help="start a local Dask cluster of N worker processes and run on it")
     ec = exs.add_parser("compare", help="redo the comparison and charts from stored runs")
     ec.add_argument("dir", type=Path, help="an experiment's results directory, e.g. results/demo")
@@ -103,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "check their contents against its manifest.json")
     rp.add_argument("dir", type=Path, help="an experiment's results directory, e.g. "
                     "results/rulings")
-    rp.add_argument("--sample", type=_positive("--sample"),
+    rp.add_argument("--sample", type=_count(1),
                     help="re-run only this many runs, chosen evenly through the manifest")
-    rp.add_argument("--jobs", type=_positive("--jobs"),
+    rp.add_argument("--jobs", type=_count(),
                     help="worker processes (default all cores; 1 = in-process)")
     an = sub.add_parser("analyze", help="sensitivity (Sobol', Morris) and replication "
                         "adequacy of an experiment's stored runs (experiments/README.md)")
@@ -118,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "patterns; write docs/validation.md (docs/validation.md)")
     va.add_argument("--fast", action="store_true",
                     help="the smaller configuration the tests use (the file's [fast] table)")
-    va.add_argument("--jobs", type=_positive("--jobs"),
+    va.add_argument("--jobs", type=_count(),
                     help="worker processes (default all cores; 1 = in-process)")
     va.add_argument("--config", type=Path, help="checks to run (default "
                     "experiments/validation.toml)")
@@ -131,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "local web server")
     vz.add_argument("scenario", nargs="?", default="pilot",
                     help="scenario name or TOML path, small enough to animate (default pilot)")
-    vz.add_argument("--port", type=_positive("--port"), default=8765,
+    vz.add_argument("--port", type=_count(), default=8765,
                     help="port (default 8765; 0 = any free port)")
     vz.add_argument("--host", default="127.0.0.1",
                     help="address to listen on (default 127.0.0.1: this machine only)")
@@ -151,8 +148,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from sim.experiment import cpu_count
     from sim.manifest import reproduce
 
-    if args.sample == 0:
-        raise ScenarioError("--sample", "--sample", "must be at least 1")
     try:
         report = reproduce(args.dir, sample=args.sample, jobs=args.jobs or cpu_count(),
                            progress=True)
@@ -331,16 +326,21 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         if not any((out / "runs").glob("*__r*.parquet")):
             raise ScenarioError(str(out / "runs"), "runs", "no stored runs (they are not in "
                                 "git): run `gridsim experiment run` to make them")
-        exp = load_experiment(out / "experiment.toml")
-        specs = plan(exp, out / "runs")
-        table = analyse(out, exp)
-        write_tables(out, exp, specs)
-        write_manifest(out, exp, specs)
+        from sim.store import locked
+        with locked(out):                # not while a sweep is adding runs
+            exp = load_experiment(out / "experiment.toml")
+            specs = plan(exp, out / "runs")
+            table = analyse(out, exp)
+            write_tables(out, exp, specs)
+            write_manifest(out, exp, specs)
     print(summary_text(read_experiment(out / "experiment.toml"), table))
     print(f"\nwrote {out}/: comparison.md, comparison.csv, metrics.csv, runs.csv, manifest.json, "
           "charts/" + (f"; runs in {out}/runs/" if args.action == "run" else ""))
     if args.action == "run":
         print(sweep.text())
+        if sweep.cleared:
+            print(f"removed {out}/sensitivity/: it was made from other runs; `gridsim analyze "
+                  f"{out}` makes it again")
         if sweep.failed or sweep.not_run:
             print(f"gridsim: {sweep.failed} run(s) failed (errors in {out}/runs.csv, tracebacks "
                   f"in {out}/runs/*.failed.json); run `gridsim experiment run` again to retry "
@@ -386,34 +386,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextmanager
-def terminate_as_interrupt() -> Iterator[list[bool]]:
-    """Take SIGTERM (``kill``, a batch job's time limit) the way Ctrl-C is taken, so that
-    it too leaves nothing half-written and keeps an experiment's finished runs. Yields a flag
-    that is set when it came."""
-    came = [False]
-    if threading.current_thread() is not threading.main_thread():
-        yield came
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        came[0] = True
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield came
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "scenarios": cmd_scenarios, "params": cmd_params,
                "experiment": cmd_experiment, "validate": cmd_validate,
                "reproduce": cmd_reproduce, "analyze": cmd_analyze, "viz": cmd_viz,
                "report": cmd_report}[args.command]
-    with terminate_as_interrupt() as terminated:
+    with stop_on_signals() as came:
         try:
             code = handler(args)
         except ScenarioError as err:
@@ -425,7 +404,14 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:        # output piped into `head` and the like: not an error
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-    return 128 + signal.SIGTERM if code == 130 and terminated[0] else code
+        except Exception:
+            if not came:
+                raise
+            # a stop whose exception C code dropped can break what it interrupted
+            print("gridsim: interrupted; nothing was written", file=sys.stderr)
+            code = 130
+        # 128 + the signal, as the shell reports a process the signal ended (130: Ctrl-C)
+        return 128 + came[0] if came else code
 
 
 if __name__ == "__main__":

@@ -68,10 +68,19 @@ class Design(BaseModel):
         ranged = self.method != "factorial"
         for name, p in self.parameters.items():
             if ranged and p.values is not None:
-                raise ValueError(f"parameters.{name}: {self.method} samples ranges: give min "
-                                 "and max")
+                raise ValueError(f"parameters.{name}: a {self.method} design samples a range: "
+                                 "give min and max, not values")
             if not ranged and p.values is None:
-                raise ValueError(f"parameters.{name}: factorial crosses lists: give values")
+                raise ValueError(f"parameters.{name}: a factorial design crosses lists of "
+                                 "values: give values, not min and max")
+        # a key the method does not use would be ignored without a word
+        given = self.model_fields_set
+        for key, method in (("levels", "morris"), ("second_order", "sobol")):
+            if key in given and self.method != method:
+                raise ValueError(f"{key}: only a {method} design takes it, not {self.method}")
+        if "samples" in given and not ranged:
+            raise ValueError("samples: a factorial design takes no sample size (its points "
+                             "are every combination of the values)")
         if ranged and self.samples is None:
             raise ValueError(f"samples: missing ({self.method} needs a sample size)")
         if self.method == "sobol" and len(self.parameters) < 2:

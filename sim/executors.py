@@ -18,7 +18,9 @@ builds its tables from the files in plan order, so every executor gives identica
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -80,6 +82,19 @@ def sigint_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def worker_start(driver: int) -> None:
+    """In each worker process: leave Ctrl-C to the driver, and end with the driver. A driver
+    killed outright (``kill -9``, out of memory) cannot stop its workers, which would wait on
+    their pipes for ever; on Linux the kernel ends them (``PR_SET_PDEATHSIG``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+    if os.getppid() != driver:       # the driver died before the kernel was asked
+        os._exit(1)
+
+
 def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Cancel pending runs and terminate the workers at once (runs in progress are lost)."""
     terminate = getattr(pool, "terminate_workers", None)     # Python >= 3.14
@@ -111,8 +126,7 @@ def processes(fn: Callable[[Any], Any], items: Iterable[Any], jobs: int, on_lost
     """
     def new_pool() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(jobs, mp_context=get_context("spawn"),
-                                   initializer=signal.signal,
-                                   initargs=(signal.SIGINT, signal.SIG_IGN))
+                                   initializer=worker_start, initargs=(os.getpid(),))
 
     pool = [new_pool()]
 

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from sim import store
+from sim import signals, store
 from sim.columns import METRICS, SERIES
 from sim.design import Design, points, warn_design
 from sim.scenario import ScenarioError, resolve, resolved_dict, scenario_names
@@ -514,6 +514,7 @@ class Sweep:
     done: int = 0               # finished in this call
     failed: int = 0             # raised in this call (see runs.csv and runs/*.failed.json)
     interrupted: bool = False
+    cleared: bool = False       # sensitivity/ removed: made from earlier runs
 
     @property
     def not_run(self) -> int:
@@ -555,6 +556,7 @@ def execute_all(specs: list[RunSpec], sweep: Sweep, jobs: int = 1, scheduler: st
     try:
         for spec, result in results_of(specs, jobs, scheduler, dask_workers):
             save(spec, result)
+            signals.check()                     # a stop whose exception was lost
             if result["ok"]:
                 sweep.done += 1
             else:
@@ -565,6 +567,33 @@ def execute_all(specs: list[RunSpec], sweep: Sweep, jobs: int = 1, scheduler: st
     finally:
         if bar is not None:
             bar.close()
+
+
+def _check_same_experiment(out: Path, exp: Experiment, path: Path) -> bool:
+    """Refuse a results directory that holds another experiment (by its title): its runs and
+    tables would be mixed with this one's. Returns whether the stored file differs (edited)."""
+    stored = out / "experiment.toml"
+    if not stored.is_file():
+        return False
+    try:
+        title = read_experiment(stored).title
+    except ScenarioError:
+        title = None
+    if title != exp.title:
+        held = f"'{title}'" if title is not None else "an unreadable experiment.toml"
+        raise ScenarioError(str(out), "--out", f"holds another experiment ({held}); name "
+                            "another --out, or remove the directory")
+    return stored.read_bytes() != path.read_bytes()
+
+
+def _clear_derived(out: Path, stale: bool) -> bool:
+    """Remove ``sensitivity/`` when the runs or the file changed under it (``gridsim analyze``
+    makes it again): a report would show it beside tables of other runs."""
+    folder = out / "sensitivity"
+    if not stale or not folder.is_dir():
+        return False
+    shutil.rmtree(folder)
+    return True
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
@@ -628,6 +657,7 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None, jobs: in
                                 f"{', '.join(KEEP)})")
     runs_dir = out / "runs"
     specs = plan(exp, runs_dir, keep)          # before writing anything: may raise
+    edited = _check_same_experiment(out, exp, Path(path))
     runs_dir.mkdir(parents=True, exist_ok=True)
     with store.locked(out):
         store.clean_stale(runs_dir)
@@ -642,9 +672,11 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None, jobs: in
             execute_all(todo, sweep, n_jobs, scheduler, dask_workers, progress)
         except KeyboardInterrupt as err:
             sweep.interrupted = True
+            sweep.cleared = _clear_derived(out, edited or sweep.done + sweep.failed > 0)
             write_tables(out, exp, specs)
             err.sweep = sweep  # type: ignore[attr-defined]
             raise
+        sweep.cleared = _clear_derived(out, edited or sweep.done + sweep.failed > 0)
         write_tables(out, exp, specs)
         from sim.analysis import analyse
         from sim.manifest import write_manifest

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from sim import signals
+
 if TYPE_CHECKING:              # the model is not imported to write or read files
     from sim.api import Results
 
@@ -126,6 +128,7 @@ def atomic_dir(out: Path, ours: frozenset[str] = RUN_FILES, key: str = "--out"
         raise ScenarioError(str(out), key, f"cannot be written ({err.strerror})") from None
     try:
         yield tmp
+        signals.check()                         # a stop whose exception was lost
         tmp.chmod(0o777 & ~_umask())          # mkdtemp's 0700 would hide results from others
         old = None
         try:

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.analysis import load_series, metric_label, metric_unit, pm
+from sim.analysis import load_series, metric_label, metric_unit, planned, pm
 from sim.experiment import BASELINE, Experiment, read_experiment
 from sim.i18n import font_face_css, language, tr
 from sim.output import write_text
@@ -121,7 +121,7 @@ def _charts(exp: Experiment, table: pd.DataFrame, out: Path) -> str:
                           tr("{label}: each variant's mean with its 95 % CI",
                              label=metric_label(o))) for o in exp.outcomes]
     if exp.series and exp.design is None and (out / "runs").is_dir():
-        series = load_series(out / "runs", exp.variant_names, exp.replications)
+        series = load_series(out / "runs", **planned(exp))
         parts += [_figure_html(series_chart(series, c, exp.labels, exp.warmup_days),
                                f"series_{c}", tr("{column}: daily mean over replications",
                                                  column=c)) for c in exp.series]

@@ -34,7 +34,9 @@ class ScenarioError(ValueError):
 
     def __init__(self, source: str, key: str, message: str):
         self.source, self.key, self.message = source, key, message
-        super().__init__(f"{source}: {key}: {message}")
+        # an option is its own key: "--target: must be positive", not "--target: --target: ..."
+        super().__init__(f"{source}: {message}" if key == source else
+                         f"{source}: {key}: {message}")
 
 
 def F(default: Any, doc: str, **limits: Any) -> Any:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit
 
+from sim import store
 from sim.design import design_seed
 from sim.experiment import BASELINE, Experiment, load_experiment
 from sim.scenario import ScenarioError
@@ -43,16 +44,18 @@ MAX_CELLS = 6          # curves per adequacy chart
 
 def point_means(exp: Experiment, metrics: pd.DataFrame, variant: str) -> pd.DataFrame:
     """The mean of every outcome over replications at each design point of ``variant``; every
-    point must be present (SALib's estimators need the whole design)."""
+    run must be present: SALib's estimators need the whole design, and a point averaged over
+    fewer replications than the others would break common random numbers between points."""
     assert exp.design is not None
     part = metrics[metrics["variant"] == variant]
-    means = part.groupby("point")[exp.outcomes].mean()
-    missing = exp.design.size() - len(means)
-    if missing:
+    counts = part.groupby("point").size().reindex(range(exp.design.size()), fill_value=0)
+    short = int((counts < exp.replications).sum())
+    if short:
         raise ScenarioError(str(Path(exp.source).parent / "runs.csv"), variant,
-                            f"{missing} of {exp.design.size()} design points have no finished "
-                            "run; run the experiment again to complete them")
-    return means.reindex(range(exp.design.size()))
+                            f"{short} of {exp.design.size()} design points lack some of their "
+                            f"{exp.replications} replication(s); run the experiment again to "
+                            "complete them")
+    return part.groupby("point")[exp.outcomes].mean().reindex(range(exp.design.size()))
 
 
 def sobol_indices(exp: Experiment, metrics: pd.DataFrame, variant: str = "baseline"
@@ -174,17 +177,21 @@ def analyze(out_dir: str | Path, target: float = 0.05) -> list[Path]:
     files. Tables: ``sobol.csv`` (+ ``sobol_s2.csv``), ``morris.csv``, ``adequacy.csv``,
     ``cumulative.csv``; charts: ``sobol_<outcome>.png``, ``morris_<outcome>.png``,
     ``adequacy_<outcome>.png``."""
-    from sim.analysis import load_metrics
-    from sim.experiment import design_points
-    from sim.output import write_text
-    from sim.sensitivity_charts import adequacy_chart, morris_chart, sobol_chart
-
     out = Path(out_dir)
     if not (out / "experiment.toml").is_file():
         raise ScenarioError(str(out), "experiment.toml",
                             "not found (run `gridsim experiment run FILE` first)")
-    exp = load_experiment(out / "experiment.toml")
-    metrics = load_metrics(out / "runs", exp.variant_names, exp.replications)
+    with store.locked(out):          # not while a sweep is adding runs
+        return _analyze(out, load_experiment(out / "experiment.toml"), target)
+
+
+def _analyze(out: Path, exp: Experiment, target: float) -> list[Path]:
+    from sim.analysis import load_metrics, planned
+    from sim.experiment import design_points
+    from sim.output import write_text
+    from sim.sensitivity_charts import adequacy_chart, morris_chart, sobol_chart
+
+    metrics = load_metrics(out / "runs", **planned(exp))
     if metrics.empty:
         raise ScenarioError(str(out / "runs"), "runs", "no finished run to analyse")
     dest = out / "sensitivity"

@@ -181,6 +181,27 @@ def test_sigterm_leaves_nothing_half_written(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_stop_whose_exception_was_lost_still_stops_the_commit(tmp_path):
+    """A signal that comes while C code calls back into Python (numba's compiler) has its
+    KeyboardInterrupt printed and dropped: the results must not be committed all the same."""
+    import signal
+
+    from sim.output import atomic_dir
+    from sim.signals import stop_on_signals
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_on_signals() as came:
+        with pytest.raises(KeyboardInterrupt), atomic_dir(tmp_path / "out") as tmp:
+            (tmp / "summary.json").write_text("{}", encoding="utf-8")
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1)                     # the handler runs here and raises
+            except KeyboardInterrupt:
+                pass                              # dropped, as such a callback does
+        assert came == [signal.SIGTERM]
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == before             # put back as it was
+
+
 def test_scenarios_lists_one_line_each(capsys):
     assert cli(["scenarios"]) == 0
     lines = capsys.readouterr().out.splitlines()

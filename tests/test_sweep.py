@@ -140,6 +140,9 @@ BAD_DESIGN = [  # (replacement of the [design] block's lines, the key the error 
     ("= 0.7 }", '= 0.7, "platform.ruling_threshold" = 2 }',
      "variants[0].set.platform.ruling_threshold"),
     ("samples = 2", "samples = 0", "design.samples"),
+    ("samples = 2", "samples = 2\nlevels = 6", "design.levels"),          # Morris's, not Sobol's
+    ('method = "sobol"\nsamples = 2', 'method = "lhs"\nsamples = 2\nsecond_order = true',
+     "design.second_order"),
     ("samples = 2", "samples = 2\ncolour = 1", "design.colour"),
 ]
 
@@ -335,6 +338,78 @@ def test_interrupted_sweep_resumes_to_the_same_results(serial: Path, tmp_path: P
     assert (out / "comparison.csv").read_bytes() == (serial / "comparison.csv").read_bytes()
 
 
+def _children(pid: int) -> list[int]:
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(k) for k in (task / "children").read_text().split()]
+    return kids
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "ZX"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death "
+                    "signal is Linux's")
+def test_workers_end_with_a_driver_killed_outright(tmp_path: Path) -> None:
+    """kill -9 of the driver alone (not its process group) must not leave workers behind."""
+    out, exp = tmp_path / "out", write(tmp_path, SWEEP)
+    proc = _start(["experiment", "run", str(exp), "--jobs", "2", "--out", str(out)])
+    _wait_for_runs(out, proc, 1)
+    workers = [k for k in _children(proc.pid)
+               if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()]
+    assert len(workers) == 2
+    proc.kill()
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 20
+    while not all(_gone(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_gone(w) for w in workers), "workers outlived their driver"
+
+
+def test_another_experiment_is_refused_in_the_same_directory(
+        serial: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = sorted(p.name for p in serial.iterdir())
+    other = write(tmp_path, SWEEP.replace('title = "Tiny sweep"', 'title = "Another"'))
+    assert cli(["experiment", "run", str(other), "--out", str(serial)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"gridsim: error: {serial}: --out: holds another experiment ('Tiny sweep'); "
+                   "name another --out, or remove the directory")
+    assert sorted(p.name for p in serial.iterdir()) == before
+
+
+def test_a_smaller_design_leaves_its_dropped_runs_out(serial: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Tables come from the planned runs only, and an analysis of other runs is removed."""
+    import shutil
+    out = tmp_path / "out"
+    shutil.copytree(serial, out)
+    assert cli(["analyze", str(out)]) == 0 and (out / "sensitivity").is_dir()
+    smaller = write(tmp_path, SWEEP.replace("samples = 2", "samples = 1"))
+    assert cli(["experiment", "run", str(smaller), "--jobs", "1", "--out", str(out)]) == 0
+    assert f"removed {out}/sensitivity/" in capsys.readouterr().out
+    assert not (out / "sensitivity").exists()
+    points = POINTS // 2
+    assert len(runs(out)) == N_SWEEP                     # the dropped runs' files stay...
+    metrics = pd.read_csv(out / "metrics.csv")           # ...out of the tables
+    assert len(metrics) == 2 * points and metrics["point"].max() == points - 1
+    assert len(pd.read_csv(out / "runs.csv")) == 2 * points
+    assert (pd.read_csv(out / "comparison.csv")["n"] == points).all()
+    assert f"{2 * points} of {2 * points}" in (out / "comparison.md").read_text("utf-8")
+
+
+def test_analysis_waits_for_a_running_sweep(serial: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from sim.store import locked
+    with locked(serial):
+        assert cli(["analyze", str(serial)]) == 2
+        assert cli(["experiment", "compare", str(serial)]) == 2
+    assert capsys.readouterr().err.count("another gridsim is running this experiment") == 2
+
+
 # --- executors -------------------------------------------------------------------------------
 HALF_SENT = r"""
 import os, struct, time
@@ -446,8 +521,19 @@ def test_morris_effects_of_a_known_function() -> None:
 
 def test_missing_points_are_reported(tmp_path: Path) -> None:
     exp, metrics, _ = _synthetic("sobol", lambda a, b: a + b, samples=8)
-    with pytest.raises(sa.ScenarioError, match="1 of 32 design points"):
+    with pytest.raises(sa.ScenarioError, match="1 of 32 design points lack"):
         sa.sobol_indices(exp, metrics.iloc[1:])
+
+
+def test_a_point_short_of_replications_is_reported() -> None:
+    """A point averaged over fewer replications than the others would break common random
+    numbers between points (a failed run does that)."""
+    exp, metrics, _ = _synthetic("sobol", lambda a, b: a + b, samples=8)
+    exp = exp.model_copy(update={"replications": 2})
+    both = pd.concat([metrics, metrics.assign(replication=1)], ignore_index=True)
+    assert len(sa.point_means(exp, both, "baseline")) == 32
+    with pytest.raises(sa.ScenarioError, match="1 of 32 design points lack some of their 2"):
+        sa.point_means(exp, both.drop(index=len(metrics) + 5), "baseline")
 
 
 def test_replications_needed() -> None:
