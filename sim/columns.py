@@ -33,8 +33,8 @@ _OPEN = ("hidden", "settling", "grid_l3", "grid_l2", "platform", "ruling", "scre
 # utilisation by kind of pool)
 SERIES: tuple[str, ...] = (
     "day", "arisen", "discovered", "reported_to_platform", "dispatched", "rejections",
-    "pushed_down", "rulings", "escalations", "closed", "reopened", "lapsed", "petitions",
-    "incidents",
+    "pushed_down", "handed_down", "rulings", "escalations", "closed", "reopened", "lapsed",
+    "petitions", "incidents",
     *(f"open_{s}" for s in _OPEN), "open_total", "open_overdue",
     *(f"avg_{s}" for s in _OPEN),
     "leader_hours_mean", "leader_demand_hours_mean", "leader_overload_share",

@@ -84,10 +84,10 @@ class Event(IntEnum):
     START = 14
     CLOSE = 15
     REOPEN = 16
-    PUSH_DOWN = 17    # sent down: by a line department to the township (属地管理, a rejection),
-    #                   or by a township office to the grid (offloading)
+    PUSH_DOWN = 17    # a line department sends it down to the township (属地管理, a rejection)
     PETITION = 18     # residents petition (信访) about an unresolved grievance
     INCIDENT = 19     # an unresolved collective grievance becomes a collective incident
+    HAND_DOWN = 20    # a township office hands an accepted order to the grid (任务下压, offloading)
 
 
 NAN = np.nan

@@ -526,7 +526,7 @@ class GridModel(Model):
         """A township office hands an accepted order down to the grid's level-3 leader."""
         iss = self.issues
         iss.leader[rows] = iss.grid_l3[rows]
-        self.move(rows, t, Event.PUSH_DOWN, Status.GRID_L3, self.units.actor[iss.unit[rows]])
+        self.move(rows, t, Event.HAND_DOWN, Status.GRID_L3, self.units.actor[iss.unit[rows]])
 
     def service_starts(self, rows: np.ndarray, t: np.ndarray) -> None:
         iss = self.issues

@@ -34,6 +34,7 @@ def daily_row(m: GridModel, day: int, counts: np.ndarray) -> dict[str, float]:
         "dispatched": ev[Event.DISPATCH] + ev[Event.RULE],
         "rejections": ev[Event.PASS_BACK] + ev[Event.PUSH_DOWN],
         "pushed_down": ev[Event.PUSH_DOWN],
+        "handed_down": ev[Event.HAND_DOWN],
         "rulings": ev[Event.RULE],
         "escalations": ev[Event.ESCALATE],
         "closed": ev[Event.CLOSE],

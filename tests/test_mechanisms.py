@@ -95,6 +95,18 @@ def test_line_departments_push_issues_down_to_townships(push):    # 属地管理
     assert down["actor"].astype(str).str.startswith("line:").all()
 
 
+def test_offloading_hands_orders_down_without_counting_them_as_pass_backs():   # 任务下压
+    res = small(**{"offloading.issue_share": 0.5, "units.push_down": 0.0})
+    ts, ev = res.timeseries, res.events
+    handed = ev[ev["event"] == "hand_down"]
+    assert len(handed) == ts["handed_down"].sum() > 0
+    assert handed["actor"].astype(str).str.startswith("territory:").all()
+    assert (handed["to"] == "grid_l3").all()
+    assert ts["pushed_down"].sum() == 0                      # no push-downs were asked for
+    assert ts["rejections"].sum() == (ev["event"] == "pass_back").sum()
+    assert res.summary["mechanisms"]["pass_backs"] == ts["rejections"].sum()
+
+
 def test_ruling_threshold_zero_rules_at_intake_and_never_never_rules():   # 裁决
     common = {"units.pass_back_ambiguous": 0.9, "platform.flag_ambiguous": 1.0}
     at_intake = small(**common, **{"platform.ruling_threshold": 0})

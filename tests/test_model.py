@@ -115,3 +115,15 @@ def test_mesa_batch_run_takes_flat_overrides():
     assert len(rows) == 2
     assert {r["platform__ruling_threshold"] for r in rows} == {0, "never"}
     assert all(r["open_total"] > 0 for r in rows)
+
+
+def test_mesa_batch_run_replicates_by_seeds():
+    """The README's way: replications as seeds. Without one a model runs its scenario's seed,
+    so Mesa's rng=[None] * k would repeat one run k times."""
+    import mesa
+    rows = mesa.batch_run(GridModel, parameters={"scenario": "small"}, rng=[1, 2, 1],
+                          max_steps=15, display_progress=False, number_processes=1)
+    by_seed = {r["seed"]: (r["open_total"], r["rejections"], r["trust_mean"]) for r in rows}
+    assert [r["seed"] for r in rows] == [1, 2, 1] and len(by_seed) == 2
+    assert by_seed[1] != by_seed[2]
+    assert rows[0]["open_total"] == rows[2]["open_total"]          # the same seed, the same run
