@@ -4,7 +4,9 @@
     load_series(runs_dir)      the kept daily series of every run, stacked
     compare(metrics, outcomes) per variant x outcome: n, mean, 95 % CI, and the difference from
                                the baseline paired by replication (common random numbers)
-    analyse(out_dir)           writes metrics.csv, comparison.csv, comparison.md and charts/
+    by_point(metrics, exp)     per variant x design point: parameters, n, outcome means
+    analyse(out_dir)           writes metrics.csv, comparison.csv, comparison.md, points.csv
+                               (with a design) and charts/
 
 Confidence intervals are Student t intervals over replications: mean ± t(0.975, n−1)·s/√n. A
 paired difference uses only the replications present (and not NaN) for both the variant and the
@@ -120,6 +122,30 @@ def mean_ci(x: np.ndarray, level: float = LEVEL) -> tuple[int, float, float]:
     return n, mean, float(stdtrit(n - 1, 0.5 + level / 2) * sd / math.sqrt(n))
 
 
+def by_point(metrics: pd.DataFrame, exp: Experiment) -> pd.DataFrame:
+    """Per variant and design point: the parameters, the runs (``n``) and each outcome's mean
+    over replications: what any further analysis of a design (a regression, a response
+    surface) starts from."""
+    assert exp.design is not None
+    keys = ["variant", "point", *exp.design.names]
+    if metrics.empty:
+        return pd.DataFrame(columns=[*keys, "n", *exp.outcomes])
+    groups = metrics.groupby(keys, sort=False)
+    table = groups[exp.outcomes].mean().reset_index()
+    table.insert(len(keys), "n", groups.size().to_numpy())
+    return table
+
+
+def _seeding(exp: Experiment) -> str:
+    """How the experiment's runs are seeded (``experiment.seeds``), in words."""
+    if exp.seeds == "common":
+        return "replication r of every variant" + (" and design point" if exp.design else "") \
+            + " runs with the same seed: common random numbers"
+    if exp.design is not None:
+        return "each design point and replication has its own seed, shared by every variant"
+    return "each variant and replication has its own seed: no common random numbers"
+
+
 def compare(metrics: pd.DataFrame, outcomes: list[str], baseline: str = BASELINE,
             level: float = LEVEL) -> pd.DataFrame:
     """Per outcome x variant: n, mean, ci, and the paired difference from the baseline.
@@ -191,6 +217,7 @@ def pm(value: float, ci: float, sign: bool = False) -> str:
         text = f"{value:{plus},.4g}" if abs(value) < 1e4 else f"{value:{plus},.0f}"
         return text if ci is None or not math.isfinite(ci) else f"{text} ± 0"
     decimals = max(0, 1 - math.floor(math.log10(ci)))
+    value = round(value, decimals) + 0.0          # no "-0.00": + 0.0 turns -0.0 into 0.0
     return f"{value:{plus},.{decimals}f} ± {ci:,.{decimals}f}"
 
 
@@ -212,11 +239,14 @@ def _comparison_markdown(exp: Experiment, table: pd.DataFrame, n_runs: int) -> s
               f"| replications | {exp.replications} per variant"
               + (f" and design point ({points} {exp.design.method} points)" if exp.design
                  else "") + " |",
-              f"| seed | {exp.seed} (replication r of every variant runs with the same seed) |",
+              f"| seed | {exp.seed} ({_seeding(exp)}) |",
               f"| runs | {n_runs} of {planned} finished |", "",
               f"Mean ± half-width of the {LEVEL:.0%} confidence interval (Student t over "
-              "replications). The difference from the baseline is paired by replication "
-              "(common random numbers); **bold** marks one whose interval excludes 0.", ""]
+              + ("the runs: design points × replications, so it holds the spread between "
+                 "points as well as the seeds' noise" if exp.design else "replications")
+              + "). The difference from the baseline is paired by "
+              + ("design point and replication" if exp.design else "replication")
+              + "; **bold** marks one whose interval excludes 0.", ""]
     for outcome, part in table.groupby("outcome", sort=False):
         lines += [f"## `{outcome}`: {metric_label(outcome)} ({metric_unit(outcome)})", "",
                   "| variant | n | mean ± CI | difference from baseline ± CI |",
@@ -268,6 +298,10 @@ def analyse(out_dir: str | Path, exp: Experiment | None = None,
     write_text(out / "metrics.csv", metrics.to_csv(index=False))
     write_text(out / "comparison.csv", table.to_csv(index=False))
     write_text(out / "comparison.md", comparison_markdown(exp, table, len(metrics)))
+    if exp.design is not None:
+        write_text(out / "points.csv", by_point(metrics, exp).to_csv(index=False))
+    else:
+        (out / "points.csv").unlink(missing_ok=True)      # from an earlier design
     if charts:
         from sim.experiment_charts import write_charts
         # a design's runs differ by parameters: a daily band over them says little

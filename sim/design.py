@@ -12,9 +12,10 @@ each policy variant, if the file has any).
     morris      ``samples`` trajectories x   ``min``/``max``   Morris mu*, sigma
                 (D + 1), on ``levels`` levels
 
-A parameter whose scenario default is an integer takes integer values (sampled values are
-rounded). The samplers' randomness (Latin hypercube, scrambled Sobol', Morris trajectories)
-comes from the experiment's root seed (:func:`design_seed`), so a design is reproducible.
+A parameter whose scenario default is an integer takes integer values, each integer of its
+range equally likely. The samplers' randomness (Latin hypercube, scrambled Sobol', Morris
+trajectories) comes from the experiment's root seed (:func:`design_seed`), so a design is
+reproducible.
 """
 
 from __future__ import annotations
@@ -136,17 +137,25 @@ def sample(design: Design, root: int) -> np.ndarray:
 def points(design: Design, root: int, integer: dict[str, bool]) -> pd.DataFrame:
     """A row per design point (index ``point``), a column per parameter, as the runs set them.
 
-    ``integer[name]`` says the scenario parameter is an integer: sampled values are rounded.
+    ``integer[name]`` says the scenario parameter is an integer: the range is cut into as many
+    equal parts as it holds integers, each sampled value taking its part's integer, so that
+    every integer is as likely (rounding would give the two ends half the weight of the
+    others). Morris's grid values are cleared of floating-point residue (0.30000000000000004).
     """
     x = sample(design, root)
     frame = pd.DataFrame(x, columns=design.names)
     for name in design.names:
         if design.method == "factorial":
             continue                      # the user's values, as given
+        p, values = design.parameters[name], frame[name].astype(float).to_numpy()
         if integer.get(name):
-            frame[name] = np.rint(frame[name].astype(float)).astype(int)
+            low, high = math.ceil(p.min), math.floor(p.max)
+            u = (values - p.min) / (p.max - p.min) if p.max > p.min else np.zeros(len(values))
+            frame[name] = np.minimum(low + np.floor(u * (high - low + 1)), high).astype(int)
+        elif design.method == "morris":
+            frame[name] = [float(f"{v:.12g}") for v in values]
         else:
-            frame[name] = frame[name].astype(float)
+            frame[name] = values
     frame.index.name = "point"
     return frame
 

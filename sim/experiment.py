@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -374,6 +375,10 @@ def design_points(exp: Experiment) -> pd.DataFrame | None:
     if exp.design is None:
         return None
     integer = {name: _is_integer(exp, name) for name in exp.design.names}
+    for name, p in exp.design.parameters.items():
+        if integer[name] and p.values is None and math.ceil(p.min) > math.floor(p.max):
+            raise ScenarioError(exp.source, f"design.parameters.{name}", "takes whole numbers, "
+                                f"and {p.min}..{p.max} holds none")
     return points(exp.design, exp.seed, integer)
 
 
@@ -609,6 +614,8 @@ def write_tables(out: Path, exp: Experiment, specs: list[RunSpec]) -> None:
     pts = design_points(exp)
     if pts is not None:
         write_text(out / "design.csv", pts.to_csv())
+    else:
+        (out / "design.csv").unlink(missing_ok=True)      # from an earlier design
 
 
 def import_meanwhile(*modules: str) -> threading.Thread:

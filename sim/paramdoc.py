@@ -16,7 +16,7 @@ def iter_fields(model: type[BaseModel], prefix: str = "") -> Any:
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             yield f"{prefix}{name}", info, ann          # the section itself
             yield from iter_fields(ann, f"{prefix}{name}.")
-        elif name in ("departments", "categories"):
+        elif not prefix and name in ("departments", "categories"):   # lists of entries
             from sim.scenario import Category, Department
             yield from iter_fields(Category if name == "categories" else Department,
                                    f"{prefix}{name}[].")
@@ -25,10 +25,14 @@ def iter_fields(model: type[BaseModel], prefix: str = "") -> Any:
 
 
 def _default(info: Any, baseline: dict[str, Any], dotted: str) -> str:
+    if "[]." in dotted:          # the baseline's entries' values, in the order of their names
+        entries, key = dotted.split("[].")
+        values = [entry.get(key) for entry in baseline.get(entries, [])]
+        return "`" + ", ".join("—" if v is None else str(v) for v in values) + "`"
     node: Any = baseline
     for part in dotted.split("."):
-        if part.endswith("[]") or not isinstance(node, dict) or part not in node:
-            return "(per entry)" if "[]" in dotted else "—"
+        if not isinstance(node, dict) or part not in node:
+            return "—"
         node = node[part]
     return f"`{node}`"
 

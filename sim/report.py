@@ -26,7 +26,7 @@ from sim.i18n import font_face_css, language, tr
 from sim.output import write_text
 from sim.scenario import ScenarioError
 
-TARGET = 0.05      # `gridsim analyze`'s default --target; adequacy.csv does not record it
+TARGET = 0.05      # `gridsim analyze`'s default --target, for tables that do not record it
 CSS = """
 body { font-family: "Noto Sans SC", "DejaVu Sans", Roboto, Arial, sans-serif; max-width: 60rem;
        margin: 2rem auto; padding: 0 1rem; color: #222; line-height: 1.45; }
@@ -74,7 +74,11 @@ def _setup(exp: Experiment) -> str:
         [tr("replications per variant"), str(exp.replications)],
         [tr("root seed"), tr("{seed} (common random numbers: replication r of every variant "
                              "uses the same seed)", seed=exp.seed)
-         if exp.seeds == "common" else str(exp.seed)],
+         if exp.seeds == "common" else
+         tr("{seed} (independent: each design point and replication has its own seed, shared "
+            "by every variant)", seed=exp.seed) if exp.design is not None else
+         tr("{seed} (independent: each variant and replication has its own seed)",
+            seed=exp.seed)],
     ], numeric_from=None)
     rows = []
     for v in exp.variant_names:
@@ -88,6 +92,11 @@ def _setup(exp: Experiment) -> str:
         design = "<p>" + html.escape(tr("Each variant runs over a {method} design of {n} points "
                                         "in {k} parameters.", method=exp.design.method,
                                         n=exp.design.size(), k=len(exp.parameters))) + "</p>"
+        design += _table([tr("parameter"), tr("values")], [
+            [f"<code>{html.escape(name)}</code>", html.escape(
+                ", ".join(json.dumps(v) for v in p.values) if p.values is not None
+                else tr("from {low} to {high}", low=p.min, high=p.max))]
+            for name, p in exp.design.parameters.items()], numeric_from=None)
     return plan + variants + design
 
 
@@ -96,7 +105,11 @@ def _comparison(exp: Experiment, table: pd.DataFrame) -> str:
     out = ["<p>" + html.escape(tr(
         "Mean ± half-width of the 95 % confidence interval (Student t over replications). The "
         "difference from the baseline is paired by replication (common random numbers); bold "
-        "marks a difference whose interval excludes 0.")) + "</p>"]
+        "marks a difference whose interval excludes 0.") if exp.design is None else tr(
+        "Mean ± half-width of the 95 % confidence interval (Student t over the runs: design "
+        "points × replications, so it holds the spread between points as well as the seeds' "
+        "noise). The difference from the baseline is paired by design point and replication; "
+        "bold marks a difference whose interval excludes 0.")) + "</p>"]
     for outcome, part in table.groupby("outcome", sort=False):
         label, unit = html.escape(metric_label(outcome)), html.escape(metric_unit(outcome))
         out.append(f"<h3>{label} <small>({unit}; <code>{html.escape(outcome)}</code>)</small>"
@@ -151,16 +164,22 @@ def _sensitivity(exp: Experiment, out: Path) -> str:
     if (src / "adequacy.csv").is_file() and (src / "cumulative.csv").is_file():
         adequacy = pd.read_csv(src / "adequacy.csv")
         curves = pd.read_csv(src / "cumulative.csv")
-        target = TARGET
+        # the target `gridsim analyze --target` used (older tables do not record it)
+        target = float(adequacy["target"].iloc[0]) if "target" in adequacy and len(adequacy) \
+            else TARGET
+        by_point = "point" in adequacy.columns
         rows = [[html.escape(exp.labels.get(r.variant, r.variant)),
+                 *([str(int(r.point))] if by_point else []),
                  html.escape(metric_label(r.outcome)), str(r.n), html.escape(pm(r.mean, r.ci)),
                  f"{r.rel_ci:.2%}", str(r.n_needed)]
                 for r in adequacy.itertuples() if "variant" in adequacy.columns]
         parts.append("<p>" + html.escape(tr(
             "Replications needed for a 95 % interval within ±{target:.0%} of the mean.",
             target=target)) + "</p>")
-        parts.append(_table([tr("variant"), tr("outcome"), tr("n"), tr("mean ± CI"),
-                             tr("CI / mean"), tr("replications needed")], rows, numeric_from=2))
+        parts.append(_table([tr("variant"), *([tr("design point")] if by_point else []),
+                             tr("outcome"), tr("n"), tr("mean ± CI"), tr("CI / mean"),
+                             tr("replications needed")], rows,
+                            numeric_from=3 if by_point else 2))
         for outcome in exp.outcomes:
             part = curves[curves["outcome"] == outcome]
             parts.append(_figure_html(adequacy_chart(part, outcome, exp.labels, target,

@@ -75,13 +75,13 @@ class Run(Section):
 class Calendar(Section):
     """A working calendar: daily opening hours on working days."""
 
-    open_hour: float = F(8.5, "Hour of day work starts. Source: Chinese civil-service office "
-                         "hours 8:30–17:30; the lunch break is left out, so 8 working hours "
-                         "run to 16:30 on the model's clock.", ge=0, lt=24)
-    hours: float = F(8.0, "Working hours per working day; 24 makes a 24-hour calendar. Source: "
-                     "Labour Law art. 36 (8 h/day).", gt=0, le=24)
-    workdays: int = F(5, "Working days per week (days 0..workdays-1 of each week). Source: "
-                      "Labour Law art. 36 (5-day week).", ge=1, le=7)
+    # each calendar's values have their own source, given on its section (GridScenario)
+    open_hour: float = F(8.5, "Hour of day work starts. Source or assumption: the calendar's "
+                         "own (its section).", ge=0, lt=24)
+    hours: float = F(8.0, "Working hours per working day; 24 makes a 24-hour calendar. Source "
+                     "or assumption: the calendar's own (its section).", gt=0, le=24)
+    workdays: int = F(5, "Working days per week (days 0..workdays-1 of each week). Source or "
+                      "assumption: the calendar's own (its section).", ge=1, le=7)
 
     @model_validator(mode="after")
     def _fits_in_day(self) -> Calendar:
@@ -583,18 +583,24 @@ class GridScenario(Section):
     run: Run = Field(default_factory=Run, description="Source: issue #2.")
     city: City = Field(default_factory=City, description="Source: domain brief §1.")
     district: District = Field(default_factory=District, description="Source: issue #2.")
-    office_calendar: Calendar = Field(default_factory=Calendar,
-                                      description="Source: Labour Law art. 36.")
+    office_calendar: Calendar = Field(
+        default_factory=Calendar,
+        description="Departments' and township offices' staff, and deadlines in working days: "
+                    "8:30, 8 hours, 5 days a week. Source: civil-service office hours 8:30–17:30 "
+                    "with the lunch break left out (8 working hours, to 16:30 on the model's "
+                    "clock); Labour Law art. 36 (8 hours a day, a 5-day week).")
     grid_calendar: Calendar = Field(
         default_factory=lambda: Calendar(open_hour=8.0, hours=10.0, workdays=7),
-        description="Grid leaders work every day. Assumption (grid work is daily, 8:00–18:00).")
+        description="Grid leaders: 8:00, 10 hours, every day. Assumption (grid work is daily; "
+                    "8:00–18:00).")
     platform_calendar: Calendar = Field(
         default_factory=lambda: Calendar(open_hour=8.0, hours=10.0, workdays=7),
-        description="Township platforms' operators work every day, 8:00–18:00. Assumption "
-                    "(office hours to 24 h).")
+        description="Township platforms' operators: 8:00, 10 hours, every day. Assumption "
+                    "(from office hours to 24 hours).")
     hotline_calendar: Calendar = Field(
         default_factory=lambda: Calendar(open_hour=0.0, hours=24.0, workdays=7),
-        description="Source: 12345 answers 24 hours a day.")
+        description="The district platform's hotline operators: 24 hours, every day. Source: "
+                    "12345 hotlines answer 24 hours a day.")
     residents: Residents = Field(default_factory=Residents, description="Source: seed (二).")
     grid_leaders: GridLeaders = Field(default_factory=GridLeaders, description="Source: seed (二).")
     work_teams: WorkTeams = Field(default_factory=WorkTeams, description="Source: seed (七).")

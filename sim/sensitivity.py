@@ -135,7 +135,7 @@ def _cells(metrics: pd.DataFrame) -> list[str]:
 
 def adequacy(metrics: pd.DataFrame, outcomes: list[str], target: float) -> pd.DataFrame:
     """Per variant (and design point) and outcome: n, mean, sd, cv, ci (half-width),
-    rel_ci (ci / |mean|), and n_needed for ``rel_ci`` <= ``target``."""
+    rel_ci (ci / |mean|), target, and n_needed for ``rel_ci`` <= ``target``."""
     rows = []
     for key, part in metrics.groupby(_cells(metrics), sort=False):
         cell = dict(zip(_cells(metrics), key if isinstance(key, tuple) else (key,), strict=True))
@@ -147,7 +147,7 @@ def adequacy(metrics: pd.DataFrame, outcomes: list[str], target: float) -> pd.Da
             ci = _t(n) * sd / math.sqrt(n) if n >= 2 else math.nan
             rows.append({**cell, "outcome": outcome, "n": n, "mean": mean, "sd": sd,
                          "cv": sd / abs(mean) if mean else math.nan, "ci": ci,
-                         "rel_ci": ci / abs(mean) if mean else math.nan,
+                         "rel_ci": ci / abs(mean) if mean else math.nan, "target": target,
                          "n_needed": replications_needed(sd, mean, target)})
     return pd.DataFrame(rows)
 

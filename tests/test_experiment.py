@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import sim.experiment as ex
-from sim.analysis import compare, load_metrics, load_series
+from sim.analysis import compare, load_metrics, load_series, pm
 from sim.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -377,3 +377,9 @@ def test_reproduce_bad_input(tmp_path: Path, done: Path,
     assert cli(["reproduce", str(copy), "--sample", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "experiment_sha256" in err
+
+
+def test_a_difference_that_rounds_to_zero_has_no_minus_sign() -> None:
+    assert pm(-0.001, 0.24, sign=True) == "+0.00 ± 0.24"
+    assert pm(-0.001, 0.24) == "0.00 ± 0.24"
+    assert pm(-0.0349, 0.0121, sign=True) == "-0.035 ± 0.012"

@@ -237,7 +237,7 @@ def test_metric_labels_and_units_translate(small_run: Results) -> None:
 def test_comparison_markdown_stays_english() -> None:
     exp = SimpleNamespace(labels=LABELS, design=None, variant_names=list(LABELS),
                           replications=4, title="T", question="", scenario="small", days=30,
-                          warmup_days=7, seed=1)
+                          warmup_days=7, seed=1, seeds="common")
     table = compare(_metrics_frame(), OUTCOMES)
     english = comparison_markdown(exp, table, 8)
     with language("zh"):

@@ -107,6 +107,19 @@ def test_sampled_designs_stay_in_range_and_round_integers(method: str, size: int
     assert not pts.equals(dz.points(d, 6, {"b": True}))                  # seeded by the root
 
 
+def test_every_integer_of_a_range_is_as_likely() -> None:
+    """Rounding a continuous sample would give 0 and 3 half the weight of 1 and 2."""
+    d = design(method="lhs", samples=400, parameters={"k": {"min": 0, "max": 3}})
+    counts = dz.points(d, 5, {"k": True})["k"].value_counts()
+    assert sorted(counts.index) == [0, 1, 2, 3] and (counts == 100).all()   # LHS: exact strata
+
+
+def test_morris_grid_values_are_clean() -> None:
+    d = design(method="morris", samples=8, levels=4, parameters={
+        "a": {"min": 0.1, "max": 0.4}, "b": {"min": 0, "max": 1}})
+    assert set(dz.points(d, 5, {})["a"]) <= {0.1, 0.2, 0.3, 0.4}
+
+
 def test_sobol_power_of_two_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ex.load_experiment(write(tmp_path, SWEEP))
     assert "power of two" not in capsys.readouterr().err
