@@ -16,7 +16,7 @@ import pandas as pd
 
 from sim.metrics import headline
 from sim.model import GridModel
-from sim.provenance import git_commit, package_versions
+from sim.provenance import git_commit, git_dirty, package_versions
 from sim.scenario import GridScenario, resolve, resolved_dict
 from sim.tables import (
     agents_frame,
@@ -116,6 +116,7 @@ def collect(model: GridModel, release: bool = False, agents: bool = True) -> Res
         "versions": package_versions(),
         "python": _platform.python_version(),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
     }
     streamed = model.events.streaming
     model.events.close()

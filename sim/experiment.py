@@ -450,7 +450,8 @@ def perform(spec: RunSpec) -> dict[str, Any]:
             "days": s["days"], "warmup_days": s["warmup_days"], "overrides": spec.overrides,
             "fingerprint": spec.fingerprint, "metrics": s["metrics"],
             "resolved_scenario": s["resolved_scenario"], "versions": s["versions"],
-            "python": s["python"], "git_commit": s["git_commit"], "seconds": seconds,
+            "python": s["python"], "git_commit": s["git_commit"], "git_dirty": s["git_dirty"],
+            "seconds": seconds,
         }
         files = {"run": store.encode_table(res.timeseries[["day", *spec.series]], record)}
         for name in spec.keep:

@@ -59,7 +59,7 @@ def file_hash(path: Path) -> str | None:
 
 def write_manifest(out: Path, exp: Any, specs: list[Any]) -> Path:
     """``out/manifest.json`` for the finished runs of ``specs``."""
-    from sim.provenance import git_commit, package_versions
+    from sim.provenance import git_commit, git_dirty, package_versions
     from sim.store import done_table
     runs = []
     for s in specs:
@@ -70,11 +70,12 @@ def write_manifest(out: Path, exp: Any, specs: list[Any]) -> Path:
         runs.append({"variant": s.variant, **({} if s.point is None else {"point": s.point}),
                      "replication": s.replication, "seed": s.seed,
                      "sha256": content_hash(table.to_pandas(), rec["metrics"]),
-                     "git_commit": rec.get("git_commit")})
+                     "git_commit": rec.get("git_commit"), "git_dirty": rec.get("git_dirty")})
     manifest = {
         "experiment": Path(out).name,
         "experiment_sha256": file_hash(out / "experiment.toml"),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "lock_sha256": file_hash(ROOT / "requirements.lock"),
         "packages": package_versions(),
         "python": platform.python_version(),

@@ -31,12 +31,27 @@ def _versions() -> tuple[tuple[str, str | None], ...]:
     return tuple(out)
 
 
+@functools.cache
 def git_commit() -> str | None:
-    """The commit of the checkout the package runs from, if it is one."""
-    here = Path(__file__).resolve().parent
+    """The commit of the checkout the package runs from, if it is one (cached: a sweep's
+    worker asks every run)."""
+    out = _git("rev-parse", "HEAD")
+    return out.strip() or None if out is not None else None
+
+
+@functools.cache
+def git_dirty() -> bool | None:
+    """Whether the model's sources (``sim/``, the lock file, pyproject.toml) differ from that
+    commit, so that it alone does not say what made a result; None outside a checkout."""
+    out = _git("status", "--porcelain", "--", "sim", "requirements.lock", "pyproject.toml")
+    return bool(out.strip()) if out is not None else None
+
+
+def _git(*args: str) -> str | None:
+    root = Path(__file__).resolve().parent.parent
     try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=False)
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                             timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout if out.returncode == 0 else None

@@ -333,9 +333,11 @@ def test_demo_file_is_valid() -> None:
 # --- reproduction (manifest.json, gridsim reproduce) ----------------------------------------
 def test_manifest_names_what_the_results_depend_on(done: Path) -> None:
     m = json.loads((done / "manifest.json").read_text(encoding="utf-8"))
-    for key in ("experiment_sha256", "git_commit", "lock_sha256", "packages", "python",
-                "platform", "root_seed"):
+    for key in ("experiment_sha256", "git_commit", "git_dirty", "lock_sha256", "packages",
+                "python", "platform", "root_seed"):
         assert key in m
+    assert m["git_dirty"] in (True, False, None)
+    assert all(r["git_dirty"] in (True, False, None) for r in m["runs"])
     assert m["root_seed"] == 7 and m["runs_done"] == m["runs_planned"] == N_RUNS
     assert all(re.fullmatch(r"[0-9a-f]{64}", r["sha256"]) for r in m["runs"])
     # a hash of contents: the same series and metrics however the file was written
