@@ -210,6 +210,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.api import collect, prepare
+    from sim.compiled import Compiling
     from sim.i18n import language
     from sim.model import GridModel
     from sim.output import atomic_dir, write_into
@@ -217,16 +218,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = prepare(args.scenario, days=args.days, seed=args.seed,
                    overrides=_overrides(args.overrides))
     out = args.out or Path("results") / "runs" / spec.name
+    compiling = Compiling()
     with atomic_dir(out) as tmp:     # checked first; nothing half-written if interrupted
         t0 = time.perf_counter()
-        model = GridModel(spec)
+        with compiling:
+            model = GridModel(spec)
         model.events.stream_to(tmp / "events.parquet", model.nodes)   # written as it goes
         bar = None
         if sys.stderr.isatty():
             from tqdm import tqdm
             bar = tqdm(total=spec.run.days, desc=spec.name, unit="day", leave=False)
         try:
-            model.run(progress=bar)
+            with compiling:
+                model.run(progress=bar)
             sim_seconds = time.perf_counter() - t0
             res = collect(model, release=True)
         except BaseException:
@@ -237,7 +241,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 bar.close()
         with language(args.lang):
             write_into(res, tmp, charts=not args.no_charts)
-    print(summary_table(res.summary, sim_seconds))
+    print(summary_table(res.summary, sim_seconds, compiling.seconds))
     print(f"\nwrote {out}/: issues, events, timeseries, agents, nodes (.parquet), summary.json"
           + ("" if args.no_charts else ", charts/"))
     return 0
@@ -262,11 +266,14 @@ HEADLINE = (
 )
 
 
-def summary_table(summary: dict[str, Any], sim_seconds: float) -> str:
+def summary_table(summary: dict[str, Any], sim_seconds: float,
+                  compile_seconds: float = 0.0) -> str:
     m = summary["metrics"]
+    compiled = f", of which {compile_seconds:.1f} s compiling the model's loops: once after " \
+        "an install or an edit" if compile_seconds >= 0.5 else ""
     lines = [f"{summary['scenario']}: {summary['days']} days, seed {summary['seed']}, "
              f"metrics after a {summary['warmup_days']}-day warm-up "
-             f"(simulated in {sim_seconds:.1f} s)"]
+             f"(simulated in {sim_seconds:.1f} s{compiled})"]
     for key, label, fmt in HEADLINE:
         value = m.get(key)
         shown = "n/a" if value is None or value != value else fmt.format(value)

@@ -86,3 +86,30 @@ def per_issue(fn: Callable[..., Any], **options: Any) -> Callable[..., Any]:
     both ways). For rules written once, as loops, rather than twice (loop and numpy)."""
     compiled = compile_kernel(fn, **options)
     return fn if compiled is None else compiled
+
+
+class Compiling:
+    """Time spent compiling in the blocks it is entered for (``seconds``, added up): the first
+    run after an install or an edit compiles the loops it calls, which would otherwise pass
+    for simulation time."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._listener: Any = None
+
+    def __enter__(self) -> Compiling:
+        try:
+            from numba.core import event
+        except ImportError:
+            return self
+        self._listener = event.TimingListener()
+        event.register("numba:compile", self._listener)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._listener is None:
+            return
+        from numba.core import event
+        event.unregister("numba:compile", self._listener)
+        if self._listener.done:
+            self.seconds += self._listener.duration

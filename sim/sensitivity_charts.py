@@ -57,8 +57,11 @@ def morris_chart(rows: pd.DataFrame, outcome: str) -> Figure:
     for r in rows.itertuples():
         ax.annotate(r.parameter, (r.mu_star, r.sigma), textcoords="offset points",
                     xytext=(5, 4), fontsize="small")
-    ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
+    # room above and to the right for the names, which the axes' limits do not count
+    right = float(np.nanmax(rows["mu_star"] + rows["mu_star_conf"].fillna(0)))
+    top = float(np.nanmax(rows["sigma"]))
+    ax.set_xlim(0, right * 1.3 if right > 0 else 1)
+    ax.set_ylim(0, top * 1.2 if top > 0 else 1)
     return fig
 
 
@@ -75,8 +78,19 @@ def adequacy_chart(curves: pd.DataFrame, outcome: str, labels: dict[str, str], t
         return fig
     keys = ["variant", "point"] if "point" in curves else ["variant"]
     cells = list(dict.fromkeys(map(tuple, curves[keys].to_numpy())))
-    if len(cells) > max_cells:      # evenly spaced through the design
-        cells = [cells[i] for i in np.linspace(0, len(cells) - 1, max_cells).round().astype(int)]
+    shown = ""
+    if len(cells) > max_cells and len(keys) == 2:
+        # the same design points for every variant, evenly spaced through the design
+        variants = list(dict.fromkeys(c[0] for c in cells))
+        points = sorted({c[1] for c in cells})
+        keep = max(1, max_cells // len(variants))
+        chosen = [points[i] for i in np.linspace(0, len(points) - 1, keep).round().astype(int)]
+        cells = [c for c in cells if c[1] in set(chosen)]
+        shown = tr("design points {points} of {total}",
+                   points=", ".join(str(int(p)) for p in sorted(set(chosen))),
+                   total=len(points)) + "\n"
+    elif len(cells) > max_cells:
+        cells = cells[:max_cells]
     cols = colours([c[0] for c in cells]) if len(keys) == 1 else \
         {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cells)}
     for cell in cells:
@@ -95,6 +109,6 @@ def adequacy_chart(curves: pd.DataFrame, outcome: str, labels: dict[str, str], t
             ax.axhline(edge, color=colour, linestyle="--", linewidth=0.9, alpha=0.6)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="best", frameon=False, fontsize="small",
-              title=tr("shaded: 95 % CI; band: ±{target} of the final mean",
-                       target=f"{target:.0%}"))
+              title=shown + tr("shaded: 95 % CI; band: ±{target} of the final mean",
+                               target=f"{target:.0%}"))
     return fig

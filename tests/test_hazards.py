@@ -143,3 +143,20 @@ def test_a_run_is_the_same_whatever_the_processors_vector_units():
                            env={**os.environ, "PYTHONPATH": str(root), **extra}).stdout
             for extra in ({}, plain)]
     assert outs[0] and outs[0] == outs[1]
+
+
+def test_compiling_time_is_told_apart():
+    """The first run after an edit compiles for ~20 s, which must not pass for simulation."""
+    numba = pytest.importorskip("numba")
+    from sim.compiled import Compiling
+
+    def add(x):
+        return x + 1
+
+    compiling = Compiling()
+    with compiling:
+        assert numba.njit(add)(1) == 2          # compiled here, for the first time
+    first = compiling.seconds
+    assert first > 0
+    numba.njit(lambda x: x * 2)(3)              # outside the block: not counted
+    assert compiling.seconds == first

@@ -609,3 +609,23 @@ def test_a_dead_worker_loses_only_its_runs() -> None:
     assert set(got) == set(range(12)) and got[3] == "lost: 3"
     done = {k: v for k, v in got.items() if not str(v).startswith("lost")}
     assert all(v == k * k for k, v in done.items()) and len(done) >= 12 - 4
+
+
+def test_the_adequacy_chart_of_a_design_shows_the_same_points_for_every_variant() -> None:
+    from sim.sensitivity_charts import adequacy_chart
+    curves = pd.DataFrame([{"variant": v, "point": p, "outcome": "y", "k": k,
+                            "mean": 1.0 + p / 10, "ci": 0.1}
+                           for v in ("baseline", "poor") for p in range(10) for k in (1, 2)])
+    fig = adequacy_chart(curves, "y", {}, 0.05, 6)
+    legend = fig.axes[0].get_legend()
+    names = [t.get_text() for t in legend.get_texts()]
+    assert names == [f"{v}, point {p}" for v in ("baseline", "poor") for p in (0, 4, 9)]
+    assert legend.get_title().get_text().startswith("design points 0, 4, 9 of 10\n")
+
+
+def test_the_morris_chart_leaves_room_for_the_names() -> None:
+    from sim.sensitivity_charts import morris_chart
+    rows = pd.DataFrame({"parameter": ["a", "b"], "mu_star": [2.0, 1.0],
+                         "mu_star_conf": [0.5, 0.2], "sigma": [3.0, 1.0]})
+    ax = morris_chart(rows, "y").axes[0]
+    assert ax.get_ylim()[1] >= 3.0 * 1.2 and ax.get_xlim()[1] >= 2.5 * 1.3
