@@ -97,6 +97,22 @@ def nodes_frame(m: GridModel) -> pd.DataFrame:
     })
 
 
+SHARE_RESIDUE = 1e-9      # far above summed hours' rounding residue, far below any real share
+
+
+def share(part: np.ndarray | float, whole: np.ndarray | float) -> np.ndarray:
+    """``part / whole`` for a share in [0, 1] (NaN where ``whole`` is 0), with the rounding
+    residue of summed hours removed: busy hours summed in another order than open hours can
+    come out 1e-14 above them, and a share of 1.0000000000000253 fails any range check. A
+    share further out is left as it is, to show. For the tables only: the units' own
+    decisions (sim/evaluation.py) use the plain ratio, as they always have."""
+    part, whole = np.asarray(part, dtype=float), np.asarray(whole, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(whole > 0, part / np.where(whole > 0, whole, 1.0), np.nan)
+    out = np.where(np.abs(out) < SHARE_RESIDUE, 0.0, out)
+    return np.where(np.abs(out - 1.0) < SHARE_RESIDUE, 1.0, out)
+
+
 def timeseries_frame(m: GridModel) -> pd.DataFrame:
     """A row per day, with the utilisation of each kind of unit added."""
     ts = pd.DataFrame(m.daily)
@@ -113,8 +129,7 @@ def timeseries_frame(m: GridModel) -> pd.DataFrame:
     for name, pools, ks in groups:
         busy = sum((pools.busy_by_day(k, days) for k in ks), np.zeros(days))
         avail = sum((pools.available_by_day(k, days) for k in ks), np.zeros(days))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ts[f"utilisation_{name}"] = np.where(avail > 0, busy / avail, np.nan)
+        ts[f"utilisation_{name}"] = share(busy, avail)
     return ts
 
 
@@ -138,7 +153,7 @@ def agents_frame(m: GridModel) -> pd.DataFrame:
         cb, ca = np.r_[0.0, np.cumsum(busy)], np.r_[0.0, np.cumsum(avail)]
         for a, d in zip(lo, snap_days, strict=True):
             hours = ca[d + 1] - ca[a]
-            util[rows[row_day == d]] = (cb[d + 1] - cb[a]) / hours if hours > 0 else np.nan
+            util[rows[row_day == d]] = share(cb[d + 1] - cb[a], hours)
 
     units = df["agent_type"].astype(str).str.startswith("unit_").to_numpy()
     for a in m.units.agents:
@@ -162,7 +177,7 @@ def node_utilisation(m: GridModel, first_day: int) -> dict[str, float]:
            for a in m.units.agents}
     for p in m.platforms.agents:
         out[f"platform:{p.name}"] = m.platforms.utilisation(p.index, first_day, days)
-    return out
+    return {name: float(share(u, 1.0)) for name, u in out.items()}
 
 
 def paid_hours(m: GridModel, first_day: int) -> dict[str, float]:

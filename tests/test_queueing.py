@@ -267,3 +267,12 @@ def test_event_log_sort_gives_numpys_lexsort(rows):
                                   np.lexsort((ids, times)))
     compiled = bookkeeping.COMPILED_SELECTION is not None
     assert (sorting.lexsort_time_id is not sorting._numpy_lexsort_time_id) == compiled
+
+
+def test_shares_lose_the_residue_of_summed_hours_only():
+    from sim.tables import share
+    hours = np.array([8.0, 8.0, 0.0, 8.0, 8.0])
+    busy = np.array([8.0 * (1 + 3e-15), -1e-14, 0.0, 4.0, 9.0])
+    got = share(busy, hours)
+    assert got[0] == 1.0 and got[1] == 0.0 and np.isnan(got[2]) and got[3] == 0.5
+    assert got[4] == 9.0 / 8.0          # a real excess is left to show
