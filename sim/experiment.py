@@ -46,7 +46,13 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from sim import signals, store
 from sim.columns import METRICS, SERIES
 from sim.design import Design, points, warn_design
-from sim.scenario import ScenarioError, resolve, resolved_dict, scenario_names
+from sim.scenario import (
+    ScenarioError,
+    did_you_mean,
+    resolve,
+    resolved_dict,
+    scenario_names,
+)
 from sim.store import read_record, write_run  # noqa: F401  (part of this module's API)
 
 BASELINE = "baseline"
@@ -184,9 +190,13 @@ def read_experiment(path: str | Path) -> Experiment:
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as err:
-        e = err.errors()[0]
+        errors = err.errors()
+        # a mistyped key is also a missing one: name the typo, which says what to fix
+        e = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
         msg = {"extra_forbidden": "unknown key", "missing": "missing"}.get(e["type"], e["msg"])
         loc = tuple(e["loc"])
+        if e["type"] == "extra_forbidden":
+            msg += did_you_mean(loc, Experiment)
         if e["type"] == "value_error":   # our validators say "key: message"
             msg = msg.removeprefix("Value error, ")
             key, sep, rest = msg.partition(": ")

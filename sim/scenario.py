@@ -744,24 +744,26 @@ def validate(data: dict[str, Any], source: str) -> GridScenario:
         return GridScenario.model_validate(data)
     except ValidationError as err:
         errors = err.errors()
-        e = errors[0]
+        # a mistyped key is also a missing one: name the typo, which says what to fix
+        e = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
         msg = e["msg"].removeprefix("Value error, ")
         branches = [x["msg"] for x in errors if _loc(x["loc"]) == _loc(e["loc"])]
         if len(branches) > 1:                          # a union: say every form it takes
             msg = _either(branches)
         if e["type"] == "extra_forbidden":
-            msg = "unknown key" + _did_you_mean(e["loc"])
+            msg = "unknown key" + did_you_mean(e["loc"])
         named = re.match(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): (.*)$", msg)
         if named and e["loc"] == ():                   # a cross-field check names its key
             raise ScenarioError(source, named[1], named[2]) from None
         raise ScenarioError(source, _loc(e["loc"]), msg) from None
 
 
-def _did_you_mean(loc: tuple) -> str:
-    """' (did you mean 'x'?)' for a mistyped key at ``loc``, or ''."""
+def did_you_mean(loc: tuple, root: type[BaseModel] | None = None) -> str:
+    """' (did you mean 'x'?)' for a mistyped key at ``loc`` of ``root`` (a scenario unless
+    said), or ''."""
     import difflib
     import typing
-    model: Any = GridScenario
+    model: Any = root or GridScenario
     for part in loc[:-1]:
         if isinstance(part, int):
             continue

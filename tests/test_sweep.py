@@ -629,3 +629,12 @@ def test_the_morris_chart_leaves_room_for_the_names() -> None:
                          "mu_star_conf": [0.5, 0.2], "sigma": [3.0, 1.0]})
     ax = morris_chart(rows, "y").axes[0]
     assert ax.get_ylim()[1] >= 3.0 * 1.2 and ax.get_xlim()[1] >= 2.5 * 1.3
+
+
+def test_a_mistyped_key_is_named_with_a_suggestion(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """'repetitions' is both an unknown key and a missing 'replications': name the typo."""
+    exp = write(tmp_path, SWEEP.replace("replications = 1", "repetitions = 1"), "typo.toml")
+    assert cli(["experiment", "run", str(exp), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"gridsim: error: {exp}: repetitions: unknown key (did you mean 'replications'?)")
