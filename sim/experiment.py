@@ -52,6 +52,7 @@ from sim.scenario import (
     resolve,
     resolved_dict,
     scenario_names,
+    value_at,
 )
 from sim.store import read_record, write_run  # noqa: F401  (part of this module's API)
 
@@ -304,11 +305,10 @@ def _check_design(exp: Experiment, base: dict[str, Any]) -> None:
 
 def _is_integer(exp: Experiment, dotted: str) -> bool:
     """The scenario's default for ``dotted`` is an integer (so sampled values are rounded)."""
-    node: Any = resolved_dict(resolve(exp.scenario_ref))
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
+    try:
+        node = value_at(resolved_dict(resolve(exp.scenario_ref)), dotted)
+    except KeyError:
+        return False
     return isinstance(node, int) and not isinstance(node, bool)
 
 

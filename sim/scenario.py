@@ -800,15 +800,16 @@ def parse_value(text: str) -> Any:
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], source: str) -> None:
-    """Set ``section.key`` (or ``section__key``) values in ``data`` in place."""
+    """Set ``section.key`` (or ``section__key``) values in ``data`` in place. An entry of a
+    list (``departments``, ``categories``) is named by its name: ``departments.housing.staff``.
+    """
     for dotted, value in overrides.items():
         parts = dotted.replace("__", ".").split(".")
         node: Any = data
         model: Any = GridScenario
-        for i, part in enumerate(parts):
-            fields = getattr(model, "model_fields", None)
-            if isinstance(node, list):
-                raise ScenarioError(source, dotted, "lists can only be replaced whole")
+        i = 0
+        while True:
+            part, fields = parts[i], getattr(model, "model_fields", None)
             if fields is None or part not in fields:
                 import difflib
                 close = difflib.get_close_matches(part, list(fields or ()), n=1)
@@ -816,10 +817,55 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], source: str
                 raise ScenarioError(source, dotted, "unknown parameter" + hint)
             if i == len(parts) - 1:
                 node[part] = value
-            else:
-                node = node.setdefault(part, {})
-                ann = fields[part].annotation
-                model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+                break
+            entry = _entry_model(fields[part].annotation)
+            if entry is not None:          # the entry named parts[i + 1]
+                entries = [e for e in node.get(part) or [] if isinstance(e, dict)]
+                name = parts[i + 1]
+                found = [e for e in entries if e.get("name") == name]
+                if not found:
+                    known = ", ".join(str(e.get("name")) for e in entries)
+                    raise ScenarioError(source, dotted, f"no entry named {name!r} in {part} "
+                                        f"(known: {known})")
+                if i + 2 >= len(parts):
+                    raise ScenarioError(source, dotted, f"name one of its fields: "
+                                        f"{part}.{name}.FIELD")
+                node, model, i = found[0], entry, i + 2
+                continue
+            node = node.setdefault(part, {})
+            ann = fields[part].annotation
+            model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+            i += 1
+
+
+def _entry_model(annotation: Any) -> type[BaseModel] | None:
+    """The entries' model of a list of named entries (``list[Department]``), else None."""
+    import typing
+    if typing.get_origin(annotation) is not list:
+        return None
+    (arg,) = typing.get_args(annotation)
+    named = isinstance(arg, type) and issubclass(arg, BaseModel) and "name" in arg.model_fields
+    return arg if named else None
+
+
+def value_at(data: dict[str, Any], dotted: str) -> Any:
+    """The value of ``section.key`` in a scenario's data (entries of lists by their name, as
+    :func:`apply_overrides` sets them); KeyError if there is none."""
+    node: Any = data
+    parts = dotted.replace("__", ".").split(".")
+    i = 0
+    while i < len(parts):
+        if isinstance(node, list):
+            found = [e for e in node if isinstance(e, dict) and e.get("name") == parts[i]]
+            if not found:
+                raise KeyError(dotted)
+            node = found[0]
+        elif isinstance(node, dict) and parts[i] in node:
+            node = node[parts[i]]
+        else:
+            raise KeyError(dotted)
+        i += 1
+    return node
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

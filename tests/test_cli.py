@@ -411,3 +411,20 @@ def test_model_rejects_unknown_override():
         GridModel("small", platform__nope=1)
     assert "nope" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_set_an_entry_of_a_list_by_its_name(tmp_path, capsys):
+    from sim.scenario import load_scenario
+    sc = load_scenario("small", {"departments.housing.staff": 7,
+                                 "categories__sanitation__rate": 0.0})
+    assert {d.name: d.staff for d in sc.departments}["housing"] == 7
+    assert {c.name: c.rate for c in sc.categories}["sanitation"] == 0.0
+    assert GridModel("small", departments__housing__staff=5).scenario_spec.departments[2].staff \
+        == 5
+    assert_bad_input(capsys, ["run", "small", "--set", "departments.hosing.staff=1"],
+                     tmp_path / "out", "no entry named 'hosing' in departments (known: "
+                     "urban_management, public_security, housing, utilities)")
+    assert_bad_input(capsys, ["run", "small", "--set", "departments.housing=1"],
+                     tmp_path / "out", "name one of its fields: departments.housing.FIELD")
+    assert_bad_input(capsys, ["run", "small", "--set", "departments.housing.staff=0"],
+                     tmp_path / "out", "--set departments.housing.staff", "staff")

@@ -638,3 +638,19 @@ def test_a_mistyped_key_is_named_with_a_suggestion(tmp_path: Path,
     assert cli(["experiment", "run", str(exp), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip() == (
         f"gridsim: error: {exp}: repetitions: unknown key (did you mean 'replications'?)")
+
+
+def test_a_design_over_a_department_s_staff(tmp_path: Path) -> None:
+    """Staffing is a lever: a named entry's field is a design parameter, integer as it is."""
+    text = SWEEP.split("[design]")[0] + (
+        '[design]\nmethod = "lhs"\nsamples = 8\n[design.parameters]\n'
+        '"departments.housing.staff" = { min = 1, max = 4 }\n')
+    exp = ex.load_experiment(write(tmp_path, text))
+    pts = ex.design_points(exp)
+    assert pts["departments.housing.staff"].dtype.kind == "i"
+    assert set(pts["departments.housing.staff"]) <= {1, 2, 3, 4}
+    specs = ex.plan(exp, tmp_path / "runs")
+    from sim.scenario import resolve
+    sc = resolve(specs[0].scenario, specs[0].overrides)
+    assert {d.name: d.staff for d in sc.departments}["housing"] == \
+        pts["departments.housing.staff"].iloc[0]
