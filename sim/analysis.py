@@ -36,15 +36,17 @@ ID_COLUMNS = ["variant", "replication", "seed"]
 
 
 def _run_files(runs_dir: Path, variants: list[str] | None, replications: int | None,
-               points: int | None = None) -> list[tuple[str, int | None, int, Path]]:
+               points: int | None = None, names: set[str] | None = None
+               ) -> list[tuple[str, int | None, int, Path]]:
     """(variant, point, replication, file) of the stored runs, in plan order: variant, then
-    design point, then replication. ``variants``, ``replications`` and ``points`` (the
-    design's size, 0 without a design) leave out files outside the plan: a design made
-    smaller, or another experiment's runs, must not enter the tables."""
+    design point, then replication. ``variants``, ``replications``, ``points`` (the design's
+    size, 0 without a design) and ``names`` (the runs to take) leave the others out."""
     found = []
     for path in Path(runs_dir).glob("*__r*.parquet"):
         parsed = parse_run_name(path.stem)
         if parsed is None or (variants is not None and parsed[0] not in variants):
+            continue
+        if names is not None and path.stem not in names:
             continue
         if replications is not None and parsed[2] >= replications:
             continue
@@ -58,18 +60,29 @@ def _run_files(runs_dir: Path, variants: list[str] | None, replications: int | N
     return sorted(found, key=lambda f: (order[f[0]], -1 if f[1] is None else f[1], f[2]))
 
 
-def planned(exp: Experiment) -> dict[str, Any]:
-    """The selection of an experiment's planned runs, for ``load_metrics``/``load_series``."""
+def planned(exp: Experiment, runs_dir: Path) -> dict[str, Any]:
+    """The selection of an experiment's finished runs, for ``load_metrics``/``load_series``:
+    the planned runs whose stored file was made from the plan's settings (its fingerprint).
+    A design made smaller, runs of an earlier version of the file (a sweep of the edited
+    file stopped before it re-ran them) or another experiment's runs stay out of the tables.
+    """
+    from sim import store
+    from sim.experiment import check_experiment, plan
+    if not exp.scenario_ref:               # read, not yet checked: its scenario is resolved
+        exp = check_experiment(exp)
+    done = {s.name for s in plan(exp, Path(runs_dir)) if store.done_record(s) is not None}
     return {"variants": exp.variant_names, "replications": exp.replications,
-            "points": exp.design.size() if exp.design is not None else 0}
+            "points": exp.design.size() if exp.design is not None else 0, "names": done}
 
 
 def load_metrics(runs_dir: Path, variants: list[str] | None = None,
-                 replications: int | None = None, points: int | None = None) -> pd.DataFrame:
+                 replications: int | None = None, points: int | None = None,
+                 names: set[str] | None = None) -> pd.DataFrame:
     """A row per stored run: variant, (point and the design's parameters,) replication, seed,
     then every headline metric. Without a selection (``planned(exp)``), every stored run."""
     rows = []
-    for variant, point, rep, path in _run_files(runs_dir, variants, replications, points):
+    for variant, point, rep, path in _run_files(runs_dir, variants, replications, points,
+                                                names):
         rec = read_record(path)
         design = {} if point is None else {"point": point, **rec.get("params", {})}
         rows.append({"variant": variant, **design, "replication": rep, "seed": rec["seed"],
@@ -78,11 +91,12 @@ def load_metrics(runs_dir: Path, variants: list[str] | None = None,
 
 
 def load_series(runs_dir: Path, variants: list[str] | None = None,
-                replications: int | None = None, points: int | None = None) -> pd.DataFrame:
+                replications: int | None = None, points: int | None = None,
+                names: set[str] | None = None) -> pd.DataFrame:
     """The kept daily series of every stored run: variant, (point,) replication, day, ..."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    files = _run_files(runs_dir, variants, replications, points)
+    files = _run_files(runs_dir, variants, replications, points, names)
     if not files:
         return pd.DataFrame(columns=["variant", "replication", "day"])
     # read by Arrow and made one table, then one frame: a frame per run took three times as
@@ -169,7 +183,8 @@ def compare(metrics: pd.DataFrame, outcomes: list[str], baseline: str = BASELINE
             rows.append({"outcome": outcome, "variant": variant, "n": n, "mean": mean, "ci": ci,
                          "n_pairs": n_pairs, "diff": d, "diff_ci": d_ci,
                          "excludes_zero": bool(n_pairs >= 2 and abs(d) > d_ci)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["outcome", "variant", "n", "mean", "ci", "n_pairs",
+                                       "diff", "diff_ci", "excludes_zero"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,7 +307,7 @@ def analyse(out_dir: str | Path, exp: Experiment | None = None,
     out = Path(out_dir)
     if exp is None:
         exp = read_experiment(out / "experiment.toml")
-    keep = planned(exp)
+    keep = planned(exp, out / "runs")
     metrics = load_metrics(out / "runs", **keep)
     table = compare(metrics, exp.outcomes)
     write_text(out / "metrics.csv", metrics.to_csv(index=False))

@@ -4,8 +4,9 @@ Drawn on bare :class:`matplotlib.figure.Figure` objects, so no pyplot state and 
 switching: ``savefig`` picks the Agg canvas for PNG itself. Colours are the Okabe–Ito palette,
 safe for colour-blind readers. Time axes are simulated days; day ``d`` spans ``[d, d+1)``, so
 day averages and flows are drawn at ``d + 0.5`` and end-of-day states at ``d + 1``. The warm-up
-(excluded from the headline metrics) is shaded grey. Missing data gives an empty panel with a
-note instead of an error, so tiny runs still get every file.
+(excluded from the headline metrics) is shaded grey, and campaign and surge days are marked along
+the top. Missing data gives an empty panel with a note instead of an error, so tiny runs still
+get every file.
 """
 
 from __future__ import annotations
@@ -47,10 +48,27 @@ def _no_data(ax: Axes, note: str | None = None) -> None:
             ha="center", va="center", color="0.4", fontsize=12)
 
 
-def _warmup(ax: Axes, warmup: int) -> None:
+def _warmup(ax: Axes, warmup: int, ts: pd.DataFrame | None = None) -> None:
+    """Shade the warm-up, and mark campaign and surge days (the timeseries' flags) with a band
+    along the top, which no stacked area hides."""
     if warmup > 0:
         ax.axvspan(0, warmup, color="0.92", zorder=0,
                    label=tr("warm-up ({days} days)", days=warmup))
+    if ts is None:
+        return
+    # black, solid or hatched: no colour of the charts' own palette
+    for col, style, label in (("campaign", {"color": BLACK}, tr("campaign days (集中整治)")),
+                              ("surge", {"facecolor": "white", "edgecolor": BLACK,
+                                         "hatch": "////", "linewidth": 0},
+                               tr("demand surge"))):
+        if col not in ts or not ts[col].any():
+            continue
+        on = np.r_[0, ts[col].to_numpy(dtype=int), 0]
+        starts, ends = np.flatnonzero(np.diff(on) == 1), np.flatnonzero(np.diff(on) == -1)
+        for i, (a, b) in enumerate(zip(ts["day"].to_numpy()[starts],
+                                       ts["day"].to_numpy()[ends - 1] + 1, strict=True)):
+            ax.axvspan(a, b, ymin=0.965, ymax=1.0, zorder=5, label=label if i == 0 else None,
+                       **style)
 
 
 def _has(df: pd.DataFrame, *cols: str) -> bool:
@@ -79,7 +97,7 @@ def open_stock(res: Results, warmup: int) -> Figure:
     ax.set(title=tr("Open issues by stage (day averages)"), xlabel=tr("day"),
            ylabel=tr("open issues"))
     if _has(ts, "day", *(f"avg_{s}" for cols in stages.values() for s in cols)):
-        _warmup(ax, warmup)
+        _warmup(ax, warmup, ts)
         ys = [ts[[f"avg_{s}" for s in cols]].sum(axis=1) for cols in stages.values()]
         ax.stackplot(ts["day"] + 0.5, ys, labels=list(stages), colors=OKABE_ITO[:7],
                      linewidth=0)
@@ -176,7 +194,7 @@ def leader_workload(res: Results, warmup: int) -> Figure:
     if not _has(ts, "day", *cols):
         _no_data(ax)
         return fig
-    _warmup(ax, warmup)
+    _warmup(ax, warmup, ts)
     x = ts["day"] + 0.5
     names = (tr("work held (demand)"), tr("hours worked"), tr("patrol hours"))
     for col, label, colour in zip(cols[:3], names, (ORANGE, BLUE, GREEN), strict=True):
@@ -208,7 +226,7 @@ def trust_satisfaction(res: Results, warmup: int) -> Figure:
            ylabel=tr("score (0 = none, 1 = full)"), ylim=(0, 1))
     drawn = False
     if _has(ts, "day", "trust_mean"):
-        _warmup(ax, warmup)
+        _warmup(ax, warmup, ts)
         ax.plot(ts["day"] + 1, ts["trust_mean"], color=BLUE, linewidth=1.6,
                 label=tr("trust (population-weighted mean, end of day)"))
         ax.set_xlim(0, len(ts))
@@ -242,7 +260,7 @@ def utilisation(res: Results, warmup: int) -> Figure:
     if not _has(ts, "day", *series.values()):
         _no_data(ax)
         return fig
-    _warmup(ax, warmup)
+    _warmup(ax, warmup, ts)
     top = 1.0
     for (label, col), colour in zip(series.items(), (BLUE, ORANGE, GREEN, PURPLE), strict=True):
         y = ts[col].rolling(7, min_periods=1).mean()

@@ -193,7 +193,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             return 130
         print(f"{outcome.extra['runs']} runs in {time.perf_counter() - t0:.0f} s on {jobs} "
               "process(es)")
-    meta = {"commit": git_commit(), "date": datetime.date.today().isoformat()}
+    meta = {"commit": git_commit(), "date": datetime.date.today().isoformat(),
+            "tables": out.with_suffix("").as_posix()}
     write_report(outcome, out, meta)
     checks = outcome.checks()
     for group, g in checks.groupby("group", sort=False):
@@ -321,6 +322,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             counts = f" ({sweep.text()})" if sweep is not None else ""
             print(f"gridsim: interrupted{counts}; finished runs are kept, run the same command "
                   "to resume", file=sys.stderr)
+            if sweep is not None and sweep.cleared:
+                print(f"removed {sweep.out}/sensitivity/: it was made from other runs",
+                      file=sys.stderr)
             return 130
         out = sweep.out
         import pandas as pd

@@ -34,7 +34,7 @@ _OPEN = ("hidden", "settling", "grid_l3", "grid_l2", "platform", "ruling", "scre
 SERIES: tuple[str, ...] = (
     "day", "arisen", "discovered", "reported_to_platform", "dispatched", "rejections",
     "pushed_down", "handed_down", "rulings", "escalations", "closed", "reopened", "lapsed",
-    "petitions", "incidents",
+    "petitions", "incidents", "campaign", "surge",
     *(f"open_{s}" for s in _OPEN), "open_total", "open_overdue",
     *(f"avg_{s}" for s in _OPEN),
     "leader_hours_mean", "leader_demand_hours_mean", "leader_overload_share",

@@ -590,6 +590,10 @@ def _check_same_experiment(out: Path, exp: Experiment, path: Path) -> bool:
     tables would be mixed with this one's. Returns whether the stored file differs (edited)."""
     stored = out / "experiment.toml"
     if not stored.is_file():
+        # a directory that is not an experiment's: a sweep writes and removes files in it
+        if out.is_dir() and any(p.name not in {"runs", ".lock"} for p in out.iterdir()):
+            raise ScenarioError(str(out), "--out", "holds files but no experiment; name a new "
+                                "or empty directory, or an experiment's results directory")
         return False
     try:
         title = read_experiment(stored).title
@@ -603,8 +607,9 @@ def _check_same_experiment(out: Path, exp: Experiment, path: Path) -> bool:
 
 
 def _clear_derived(out: Path, stale: bool) -> bool:
-    """Remove ``sensitivity/`` when the runs or the file changed under it (``gridsim analyze``
-    makes it again): a report would show it beside tables of other runs."""
+    """Remove ``sensitivity/`` when the runs or the file are about to change under it
+    (``gridsim analyze`` makes it again): a report would show it beside tables of other runs.
+    Done before the runs, so that a sweep stopped in any way leaves none that is stale."""
     folder = out / "sensitivity"
     if not stale or not folder.is_dir():
         return False
@@ -682,6 +687,7 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None, jobs: in
         _copy_atomic(Path(path), out / "experiment.toml")
         todo = [s for s in specs if not is_done(s)]
         sweep = Sweep(out=out, planned=len(specs), skipped=len(specs) - len(todo))
+        sweep.cleared = _clear_derived(out, edited or bool(todo))
         n_jobs = (jobs if jobs is not None else exp.jobs if exp.jobs is not None else 0) \
             or cpu_count()
         if scheduler is not None or dask_workers is not None or (n_jobs > 1 and len(todo) > 1):
@@ -690,11 +696,9 @@ def run_experiment(path: str | Path, out_dir: str | Path | None = None, jobs: in
             execute_all(todo, sweep, n_jobs, scheduler, dask_workers, progress)
         except KeyboardInterrupt as err:
             sweep.interrupted = True
-            sweep.cleared = _clear_derived(out, edited or sweep.done + sweep.failed > 0)
             write_tables(out, exp, specs)
             err.sweep = sweep  # type: ignore[attr-defined]
             raise
-        sweep.cleared = _clear_derived(out, edited or sweep.done + sweep.failed > 0)
         write_tables(out, exp, specs)
         from sim.analysis import analyse
         from sim.manifest import write_manifest

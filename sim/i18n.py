@@ -98,11 +98,20 @@ def font_face_css(text: str) -> str:
             f" format('truetype'); unicode-range: {CJK_RANGE}; }}")
 
 
-@functools.cache
 def use_cjk_font() -> None:
-    """Let Matplotlib fall back on the vendored Chinese font for glyphs DejaVu Sans lacks."""
-    from matplotlib import font_manager, rcParams
-    font_manager.fontManager.addfont(str(FONT))
+    """Let Matplotlib fall back on the vendored Chinese font for glyphs DejaVu Sans lacks.
+
+    Called before each figure, not once: Solara gives every browser session its own copy of
+    Matplotlib's settings, so a setting made in the first session is not there in the next
+    (whose charts drew every Chinese glyph as a box)."""
+    from matplotlib import rcParams
+    _add_font()
     families = list(rcParams["font.family"])        # e.g. ["sans-serif"]: the user's choice
     if FONT_FAMILY not in families:
         rcParams["font.family"] = [*families, FONT_FAMILY]     # glyph by glyph fallback
+
+
+@functools.cache
+def _add_font() -> None:
+    from matplotlib import font_manager
+    font_manager.fontManager.addfont(str(FONT))

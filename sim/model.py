@@ -290,6 +290,11 @@ class GridModel(Model):
         self.log(rows, np.full(len(rows), float(day)), Event.RULE, iss.status[rows],
                  self.actor_review)
 
+    def surge_on(self, day: int) -> bool:
+        """Whether a demand surge (``residents.surge_days``) runs on ``day``."""
+        r = self.scenario_spec.residents
+        return r.surge_start_day <= day < r.surge_start_day + r.surge_days
+
     def campaign_on(self, day: int) -> bool:
         """Whether a concentrated campaign (集中整治) runs on ``day``."""
         c = self.scenario_spec.campaign

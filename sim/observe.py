@@ -42,6 +42,8 @@ def daily_row(m: GridModel, day: int, counts: np.ndarray) -> dict[str, float]:
         "lapsed": ev[Event.LAPSE],
         "petitions": ev[Event.PETITION],
         "incidents": ev[Event.INCIDENT],
+        "campaign": int(m.campaign_on(day)),
+        "surge": int(m.surge_on(day)),
     }
     open_counts = counts.tolist()
     for st, key in OPEN_KEYS:

@@ -89,8 +89,10 @@ def check_replaceable(out: Path, ours: frozenset[str], key: str = "--out") -> No
     (what this kind of output writes). An empty or absent directory is fine. The check runs
     before the work, so bad input costs nothing."""
     from sim.scenario import ScenarioError
-    target, here = Path(out).absolute(), Path.cwd()
-    if Path(os.path.normpath(target)) in (here, *here.parents):
+    target, here = Path(out).absolute(), Path.cwd().resolve()
+    if target.is_symlink():
+        raise ScenarioError(str(out), key, "is a symbolic link; name the directory itself")
+    if target.resolve() in (here, *here.parents):
         raise ScenarioError(str(out), key, "is the working directory or above it; name a new "
                             "directory for the results")
     if not target.exists():
@@ -105,7 +107,15 @@ def check_replaceable(out: Path, ours: frozenset[str], key: str = "--out") -> No
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process's umask, read without setting it (``os.umask`` would set it to 0 for a
+    moment, under any other thread's feet)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 

@@ -48,10 +48,20 @@ def git_dirty() -> bool | None:
 
 
 def _git(*args: str) -> str | None:
+    """git's output in the checkout the package runs from; None if it does not run from one
+    (an installed copy inside some other repository is not that repository's code)."""
     root = Path(__file__).resolve().parent.parent
+    top = _run_git(root, "rev-parse", "--show-toplevel")
+    if top is None or Path(top.strip()).resolve() != root:
+        return None
+    return _run_git(root, *args)
+
+
+def _run_git(root: Path, *args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                             timeout=5, check=False)
+        # no optional locks: a status must not take the index's lock from the user's own git
+        out = subprocess.run(["git", "--no-optional-locks", "-C", str(root), *args],
+                             capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout if out.returncode == 0 else None

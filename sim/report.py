@@ -134,7 +134,7 @@ def _charts(exp: Experiment, table: pd.DataFrame, out: Path) -> str:
                           tr("{label}: each variant's mean with its 95 % CI",
                              label=metric_label(o))) for o in exp.outcomes]
     if exp.series and exp.design is None and (out / "runs").is_dir():
-        series = load_series(out / "runs", **planned(exp))
+        series = load_series(out / "runs", **planned(exp, out / "runs"))
         parts += [_figure_html(series_chart(series, c, exp.labels, exp.warmup_days),
                                f"series_{c}", tr("{column}: daily mean over replications",
                                                  column=c)) for c in exp.series]

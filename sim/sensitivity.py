@@ -35,7 +35,7 @@ from sim.experiment import BASELINE, Experiment, load_experiment
 from sim.scenario import ScenarioError
 
 LEVEL = 0.95
-MAX_CELLS = 6          # curves per adequacy chart
+MAX_CELLS = 6          # curves per adequacy chart of a design (every variant without one)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +156,9 @@ def cumulative_means(metrics: pd.DataFrame, outcomes: list[str]) -> pd.DataFrame
     """Per cell and outcome, after k = 1..n replications (in replication order): the mean and
     the half-width of its 95 % interval."""
     rows = []
-    for key, part in metrics.sort_values("replication").groupby(_cells(metrics), sort=False):
+    # a stable sort: the cells stay in plan order (variant, point)
+    for key, part in metrics.sort_values("replication", kind="stable").groupby(
+            _cells(metrics), sort=False):
         cell = dict(zip(_cells(metrics), key if isinstance(key, tuple) else (key,), strict=True))
         for outcome in outcomes:
             x = part[outcome].dropna().to_numpy(dtype=float)
@@ -191,7 +193,7 @@ def _analyze(out: Path, exp: Experiment, target: float) -> list[Path]:
     from sim.output import write_text
     from sim.sensitivity_charts import adequacy_chart, morris_chart, sobol_chart
 
-    metrics = load_metrics(out / "runs", **planned(exp))
+    metrics = load_metrics(out / "runs", **planned(exp, out / "runs"))
     if metrics.empty:
         raise ScenarioError(str(out / "runs"), "runs", "no finished run to analyse")
     dest = out / "sensitivity"

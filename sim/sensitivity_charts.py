@@ -68,7 +68,8 @@ def morris_chart(rows: pd.DataFrame, outcome: str) -> Figure:
 def adequacy_chart(curves: pd.DataFrame, outcome: str, labels: dict[str, str], target: float,
                    max_cells: int) -> Figure:
     """The cumulative mean and its 95 % CI against the number of replications, per variant
-    (or for a few design points), with the target band around the final mean."""
+    (or for a few design points), with the target band around the final mean. Variants come
+    in the order of ``labels`` (the experiment's), in the colours of its other charts."""
     fig, (ax,) = _figure()
     ax.set(title=textwrap.fill(tr("Replication adequacy: {title}", title=_title(outcome)), 70),
            xlabel=tr("replications"),
@@ -77,7 +78,9 @@ def adequacy_chart(curves: pd.DataFrame, outcome: str, labels: dict[str, str], t
         _no_data(ax)
         return fig
     keys = ["variant", "point"] if "point" in curves else ["variant"]
-    cells = list(dict.fromkeys(map(tuple, curves[keys].to_numpy())))
+    order = {v: i for i, v in enumerate(dict.fromkeys([*labels, *curves["variant"]]))}
+    cells = sorted(dict.fromkeys(map(tuple, curves[keys].to_numpy())),
+                   key=lambda c: (order[c[0]], *c[1:]))
     shown = ""
     if len(cells) > max_cells and len(keys) == 2:
         # the same design points for every variant, evenly spaced through the design
@@ -89,10 +92,9 @@ def adequacy_chart(curves: pd.DataFrame, outcome: str, labels: dict[str, str], t
         shown = tr("design points {points} of {total}",
                    points=", ".join(str(int(p)) for p in sorted(set(chosen))),
                    total=len(points)) + "\n"
-    elif len(cells) > max_cells:
-        cells = cells[:max_cells]
-    cols = colours([c[0] for c in cells]) if len(keys) == 1 else \
-        {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cells)}
+    # without a design every variant is drawn, as in the comparison's charts
+    cols = colours(list(dict.fromkeys([*labels, *(c[0] for c in cells)]))) \
+        if len(keys) == 1 else {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cells)}
     for cell in cells:
         part = curves[(curves[keys].to_numpy() == np.array(cell, dtype=object)).all(axis=1)]
         colour = cols[cell[0]] if len(keys) == 1 else cols[cell]
@@ -108,7 +110,7 @@ def adequacy_chart(curves: pd.DataFrame, outcome: str, labels: dict[str, str], t
         for edge in (final - target * abs(final), final + target * abs(final)):
             ax.axhline(edge, color=colour, linestyle="--", linewidth=0.9, alpha=0.6)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(loc="best", frameon=False, fontsize="small",
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize="small",
               title=shown + tr("shaded: 95 % CI; band: ±{target} of the final mean",
                                target=f"{target:.0%}"))
     return fig

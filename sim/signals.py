@@ -10,6 +10,7 @@ or a sweep takes its next run.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,10 +37,17 @@ def stop_on_signals() -> Iterator[list[int]]:
         _came.append(signum)
         raise KeyboardInterrupt
 
+    def unraisable(info: Any) -> None:
+        # the stop's own exception, dropped by C code: not worth a traceback, check() has it
+        if not (_came and isinstance(info.exc_value, KeyboardInterrupt)):
+            hook(info)
+
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield _came
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+        sys.unraisablehook = hook
         _came.clear()

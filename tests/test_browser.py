@@ -109,6 +109,18 @@ def _chart_sources(page: Page) -> list[str]:
     return page.eval_on_selector_all("img", "els => els.map(e => e.src)")
 
 
+def _chart_pixels(page: Page) -> list[str]:
+    """The images' pixels, as PNG data URLs drawn afresh (their sources are blob URLs, which
+    differ from page to page)."""
+    page.wait_for_function("Array.from(document.images).every(e => e.complete)")
+    return page.eval_on_selector_all("img", """els => els.map(e => {
+        const c = document.createElement("canvas");
+        c.width = e.naturalWidth; c.height = e.naturalHeight;
+        c.getContext("2d").drawImage(e, 0, 0);
+        return c.toDataURL();
+    })""")
+
+
 def test_dashboard_loads_offline_without_console_errors(browser, dashboard):
     page, console = _open(browser, dashboard)
     for text in ("Controls", "Model Parameters", "Offloading", "Evaluation (考核)",
@@ -149,6 +161,18 @@ def test_a_slider_change_takes_effect_on_reset(browser, dashboard):
     expect(page.get_by_text("offloading 0.2 ·", exact=False)).to_be_visible(timeout=30_000)
     assert console.errors == []
     page.close()
+
+
+def test_every_session_draws_the_same_charts(browser, dashboard_zh):
+    """Solara gives each browser session its own Matplotlib settings: a second session's
+    charts drew every Chinese glyph as a box while the first's were right."""
+    first, _ = _open(browser, dashboard_zh, day0="第 0 天")
+    before = _chart_pixels(first)
+    second, console = _open(browser, dashboard_zh, day0="第 0 天")
+    assert len(before) >= 3 and _chart_pixels(second) == before
+    assert console.errors == []
+    first.close()
+    second.close()
 
 
 def test_the_dashboard_in_chinese(browser, dashboard_zh):

@@ -145,3 +145,18 @@ def test_adequacy_chart_does_not_grey_out_under_many_variants() -> None:
     x, y = ax.transData.transform((5.5, 0.95 * 0.975))    # in the band, away from the curves
     row, col = pixels.shape[0] - round(y), round(x)      # display y runs upwards
     assert pixels[row, col, :3].min() > 230, pixels[row, col]
+
+
+def test_campaign_and_surge_days_are_flagged_and_marked():
+    from sim.api import run
+    from sim.charts import open_stock
+    res = run("small", days=60, seed=2, overrides={
+        "campaign.days": 10, "campaign.start_day": 20, "residents.surge_days": 5,
+        "residents.surge_start_day": 40})
+    ts = res.timeseries
+    assert list(ts.loc[ts["campaign"] == 1, "day"]) == list(range(20, 30))
+    assert list(ts.loc[ts["surge"] == 1, "day"]) == list(range(40, 45))
+    labels = [t.get_text() for t in open_stock(res, 0).axes[0].get_legend().get_texts()]
+    assert "campaign days (集中整治)" in labels and "demand surge" in labels
+    plain = run("small", days=30, seed=2)
+    assert plain.timeseries[["campaign", "surge"]].eq(0).all().all()

@@ -654,3 +654,30 @@ def test_a_design_over_a_department_s_staff(tmp_path: Path) -> None:
     sc = resolve(specs[0].scenario, specs[0].overrides)
     assert {d.name: d.staff for d in sc.departments}["housing"] == \
         pts["departments.housing.staff"].iloc[0]
+
+
+def test_a_directory_that_is_not_an_experiment_s_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A sweep writes and removes files (sensitivity/, design.csv) in its directory."""
+    mine = tmp_path / "project"
+    (mine / "sensitivity").mkdir(parents=True)
+    (mine / "sensitivity" / "notes.md").write_text("mine", encoding="utf-8")
+    assert cli(["experiment", "run", str(write(tmp_path, SWEEP)), "--out", str(mine)]) == 2
+    assert "holds files but no experiment" in capsys.readouterr().err
+    assert (mine / "sensitivity" / "notes.md").read_text(encoding="utf-8") == "mine"
+    assert sorted(p.name for p in mine.iterdir()) == ["sensitivity"]
+
+
+def test_runs_of_an_earlier_version_of_the_file_stay_out_of_the_tables(
+        serial: Path, tmp_path: Path) -> None:
+    """Edited (here: days) and not yet run again, the stored runs are not the plan's."""
+    import shutil
+    out = tmp_path / "out"
+    shutil.copytree(serial, out)
+    toml = out / "experiment.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("days = 20", "days = 21"),
+                    encoding="utf-8")
+    assert cli(["experiment", "compare", str(out)]) == 0
+    assert len(pd.read_csv(out / "metrics.csv")) == 0
+    assert f"0 of {N_SWEEP} finished" in (out / "comparison.md").read_text(encoding="utf-8")
+    assert set(pd.read_csv(out / "runs.csv")["status"]) == {"pending"}

@@ -128,3 +128,11 @@ def test_bad_validation_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_render_only_without_tables_is_bad_input(tmp_path: Path) -> None:
     assert main(["validate", "--render-only", "--out", str(tmp_path / "v.md")]) == 2
+
+
+def test_a_page_written_elsewhere_links_its_own_figures(fast: Outcome, tmp_path: Path) -> None:
+    doc = write_report(fast, tmp_path / "validation-fast.md",
+                       {"commit": "abc", "date": "today", "tables": "results/validation-fast"})
+    text = doc.read_text(encoding="utf-8")
+    assert "](validation-fast/mmc.png)" in text and "](validation-fast/switch.png)" in text
+    assert "`results/validation-fast/*.csv`" in text and "](validation/" not in text

@@ -254,7 +254,7 @@ class Residents:
         extra issues arise from a stream of their own, so the usual arrivals stay the same."""
         surge = self.model.scenario_spec.residents
         self._arise(day, self.model.streams["arrivals"], 1.0)
-        if surge.surge_start_day <= day < surge.surge_start_day + surge.surge_days:
+        if self.model.surge_on(day):
             self._arise(day, self.model.streams["surge"], surge.surge_factor - 1.0)
 
     def _arise(self, day: int, rng: np.random.Generator, scale: float) -> None:

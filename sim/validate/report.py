@@ -145,7 +145,7 @@ def document(out: Outcome, folder: str, meta: dict[str, Any]) -> str:
         "Written by `gridsim validate` (do not edit by hand) from the runs declared in "
         f"`experiments/validation.toml`: {out.extra['runs']} runs, root seed {cfg.seed}, "
         f"git commit `{meta.get('commit', '?')}`, {meta.get('date', '')}. Tables: "
-        f"`docs/{folder}/*.csv`.\n",
+        f"`{meta.get('tables', f'docs/{folder}')}/*.csv`.\n",
         f"**{len(checks) - len(failed)} of {len(checks)} checks hold.** "
         + ("Failing: " + "; ".join(f"{r.group}: {r.check}" for r in failed.itertuples()) + "."
            if len(failed) else "") + "\n",
@@ -165,7 +165,7 @@ def document(out: Outcome, folder: str, meta: dict[str, Any]) -> str:
         f"{len(mmc)} estimates (about 95 % expected). With {len(mmc)} estimates, a 3-SE "
         f"band fails by chance about {len(mmc) * 0.0027:.2f} times per grid; a failing point "
         "is not re-run with other seeds here.\n",
-        "![M/M/c](validation/mmc.png)\n",
+        f"![M/M/c]({folder}/mmc.png)\n",
         _md(mmc[["load", "servers", "statistic", "customers", "estimate", "theory", "z",
                  "relative_half_width", "holds"]]),
         "### Feedback: the platform → department loop as a Jackson network\n",
@@ -200,7 +200,7 @@ def document(out: Outcome, folder: str, meta: dict[str, Any]) -> str:
         _md(_pattern_view(out.calibration)),
         "### Held-out patterns\n",
         _md(_pattern_view(out.patterns)),
-        "![switch](validation/switch.png)\n",
+        f"![switch]({folder}/switch.png)\n",
         _failures(out.patterns),
         _pattern_notes(out),
         "## 3. Fitted parameters\n",
