@@ -42,16 +42,29 @@ class Results:
     summary: dict[str, Any]
     model: GridModel | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        """One line: the run and its tables' sizes (a notebook cell ending in ``res`` printed
+        every table)."""
+        def size(df: pd.DataFrame | None) -> str:
+            return "not kept" if df is None else f"{len(df):,} rows"
+        s = self.summary
+        tables = ", ".join(f"{name}: {size(getattr(self, name))}"
+                           for name in ("issues", "events", "timeseries", "agents", "nodes"))
+        return (f"Results({s.get('scenario')!r}, {s.get('days')} days, seed {s.get('seed')}; "
+                f"{tables}; summary: {len(s.get('metrics', {}))} metrics)")
+
 
 def prepare(scenario: str | Path | GridScenario = "baseline", *, days: int | None = None,
-            seed: int | None = None, overrides: dict[str, Any] | None = None) -> GridScenario:
-    """Resolve a scenario name/path/object, overrides, days and seed into one scenario."""
+            seed: int | None = None, overrides: dict[str, Any] | None = None,
+            label: str = "overrides") -> GridScenario:
+    """Resolve a scenario name/path/object, overrides, days and seed into one scenario;
+    ``label`` names the overrides in errors."""
     ov = dict(overrides or {})
     if days is not None:
         ov["run.days"] = days
     if seed is not None:
         ov["run.seed"] = seed
-    return resolve(scenario, ov)
+    return resolve(scenario, ov, label)
 
 
 def run(scenario: str | Path | GridScenario = "baseline", *, days: int | None = None,

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import markdown
 import numpy as np
 import solara
 from matplotlib.figure import Figure
@@ -361,18 +362,23 @@ def DayCard(model: GridModel):
     last = model.daily[-1] if model.daily else {}
     sc = model.scenario_spec              # what the running model was built with
     evaluation = design_names()[getattr(model, "evaluation", "as in the scenario")]
+    k, review = sc.platform.ruling_threshold, sc.platform.joint_review_days
     with language(LANG):
-        solara.Markdown("\n\n".join([
+        levers = " · ".join([
+            tr("offloading {offloading:g}", offloading=sc.offloading.issue_share),
+            tr("evaluation: {evaluation}", evaluation=evaluation),
+            tr("no ruling") if k == "never" else tr("ruling after {k} pass-backs", k=k),
+            tr("joint review every {review} days", review=review) if review else
+            tr("no joint review"),
+            tr("team alignment {aligned:g}", aligned=sc.work_teams.aligned),
+            tr("self-governance {coverage:g}", coverage=sc.residents.organiser_coverage_urban)])
+        text = "\n\n".join([
             tr("**Day {day}** · open issues {open:,} · scenario `{scenario}` · seed {seed}",
                day=model.day, open=int(last.get("open_total", 0)), scenario=sc.name,
-               seed=model.seed_value),
-            tr("offloading {offloading:g} · evaluation: {evaluation} · ruling after {k} "
-               "pass-backs · joint review every {review} days · team alignment {aligned:g} · "
-               "self-governance {coverage:g}", offloading=sc.offloading.issue_share,
-               evaluation=evaluation, k=sc.platform.ruling_threshold,
-               review=sc.platform.joint_review_days, aligned=sc.work_teams.aligned,
-               coverage=sc.residents.organiser_coverage_urban),
-            lever_help()]))
+               seed=model.seed_value), levers, lever_help()])
+    # rendered here, not by solara.Markdown, whose front end fetches KaTeX (for formulas
+    # this text has none) from a CDN: offline, a console error on every page
+    solara.HTML(tag="div", unsafe_innerHTML=markdown.markdown(text))
 
 
 @functools.cache

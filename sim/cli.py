@@ -217,7 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.output import atomic_dir, write_into
 
     spec = prepare(args.scenario, days=args.days, seed=args.seed,
-                   overrides=_overrides(args.overrides))
+                   overrides=_overrides(args.overrides), label="--set")
     out = args.out or Path("results") / "runs" / spec.name
     compiling = Compiling()
     with atomic_dir(out) as tmp:     # checked first; nothing half-written if interrupted

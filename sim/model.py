@@ -31,7 +31,7 @@ from sim.calendar import WorkingCalendar
 from sim.hazards import DiscoveryHazards, discovery_events
 from sim.issues import Channel, Event, EventLog, FoundBy, IssueTable, SettledBy, Status
 from sim.layout import Layout
-from sim.scenario import GridScenario, resolve
+from sim.scenario import GridScenario, ScenarioError, resolve
 from sim.streams import Streams
 
 
@@ -72,14 +72,26 @@ class GridModel(Model):
     Args:
         scenario: a :class:`~sim.scenario.GridScenario`, a scenario name or a TOML path
             (default: ``baseline``).
-        seed: root seed (default: the scenario's ``run.seed``).
+        seed: root seed (default: the scenario's ``run.seed``, so that a model built twice
+            runs the same: give replications their own seeds). ``rng=`` (Mesa's name) takes
+            the same integer.
         record_events: keep the per-transition event log (needed for ``events.parquet``).
         **overrides: flat parameter overrides, ``section__key=value`` (Mesa's batch tools) or
             ``{"section.key": value}``; validated like the scenario file.
+
+    Step it (``model.step()``, ``model.run()``), then :func:`sim.api.collect` makes its
+    tables and summary, as ``gridsim run`` writes them.
     """
 
     def __init__(self, scenario: GridScenario | str | None = None, *, seed: int | None = None,
-                 record_events: bool = True, **overrides: Any):
+                 rng: int | None = None, record_events: bool = True, **overrides: Any):
+        if rng is not None and seed is not None and int(rng) != int(seed):
+            raise ScenarioError("GridModel", "rng", "give seed or rng, not both")
+        seed = seed if seed is not None else rng
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)
+                                 or seed < 0):
+            raise ScenarioError("GridModel", "seed", f"must be a non-negative integer (the "
+                                f"root of the model's SeedSequence), got {seed!r}")
         spec = resolve(scenario or "baseline", overrides)
         if seed is not None:                      # the seed is part of the scenario it runs
             spec = spec.model_copy(update={"run": spec.run.model_copy(update={"seed": int(seed)})})

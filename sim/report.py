@@ -133,11 +133,18 @@ def _charts(exp: Experiment, table: pd.DataFrame, out: Path) -> str:
     parts = [_figure_html(outcome_chart(table, o, exp.labels), f"outcome_{o}",
                           tr("{label}: each variant's mean with its 95 % CI",
                              label=metric_label(o))) for o in exp.outcomes]
-    if exp.series and exp.design is None and (out / "runs").is_dir():
-        series = load_series(out / "runs", **planned(exp, out / "runs"))
-        parts += [_figure_html(series_chart(series, c, exp.labels, exp.warmup_days),
-                               f"series_{c}", tr("{column}: daily mean over replications",
-                                                 column=c)) for c in exp.series]
+    if exp.series and exp.design is None:
+        series = load_series(out / "runs", **planned(exp, out / "runs")) \
+            if (out / "runs").is_dir() else None
+        if series is None or series.empty:      # the runs are not in git
+            parts.append("<p>" + html.escape(tr(
+                "The daily series ({columns}) are drawn from the stored runs, which are not "
+                "here: run the experiment (gridsim experiment run) to draw them.",
+                columns=", ".join(exp.series))) + "</p>")
+        else:
+            parts += [_figure_html(series_chart(series, c, exp.labels, exp.warmup_days),
+                                   f"series_{c}", tr("{column}: daily mean over replications",
+                                                     column=c)) for c in exp.series]
     return "\n".join(parts)
 
 

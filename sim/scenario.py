@@ -903,7 +903,7 @@ def _read(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[str, di
 
 
 def load_scenario(name_or_path: str | Path = "baseline",
-                  overrides: dict[str, Any] | None = None) -> GridScenario:
+                  overrides: dict[str, Any] | None = None, label: str = "--set") -> GridScenario:
     """Load a named scenario (``gridsim scenarios``) or a TOML file, then apply overrides.
 
     A file may start from another scenario with ``base = "baseline"`` (or a relative path) and
@@ -913,15 +913,15 @@ def load_scenario(name_or_path: str | Path = "baseline",
     if not overrides:
         return validate(data, source)
     before = copy.deepcopy(data)
-    apply_overrides(data, overrides, "--set")
+    apply_overrides(data, overrides, label)
     try:
         return validate(data, source)
     except ScenarioError as err:
-        raise _blame(err, overrides, before, source) from None
+        raise _blame(err, overrides, before, source, label) from None
 
 
 def _blame(err: ScenarioError, overrides: dict[str, Any], before: dict[str, Any],
-           source: str) -> ScenarioError:
+           source: str, label: str) -> ScenarioError:
     """Name the ``--set`` behind an error rather than the file, when it is the cause: the
     error's key is (inside) an overridden one or contains it, or the file alone is valid."""
     overridden = [k.replace("__", ".") for k in overrides]
@@ -937,19 +937,22 @@ def _blame(err: ScenarioError, overrides: dict[str, Any], before: dict[str, Any]
         except ScenarioError:
             return err                       # the file is wrong whatever the overrides
         named = overridden
-    return ScenarioError("--set " + ", ".join(named), err.key, err.message)
+    if named == [err.key]:                   # "--set: key: message", the key said once
+        return ScenarioError(label, err.key, err.message)
+    return ScenarioError(f"{label} " + ", ".join(named), err.key, err.message)
 
 
 def resolve(scenario: GridScenario | str | Path,
-            overrides: dict[str, Any] | None = None) -> GridScenario:
-    """A scenario object, name or path, with ``section.key`` / ``section__key`` overrides."""
+            overrides: dict[str, Any] | None = None, label: str = "overrides") -> GridScenario:
+    """A scenario object, name or path, with ``section.key`` / ``section__key`` overrides;
+    ``label`` names the overrides in errors (``--set`` on the command line)."""
     if not isinstance(scenario, GridScenario):
-        return load_scenario(scenario, overrides)
+        return load_scenario(scenario, overrides, label)
     if not overrides:
         return scenario
     data = scenario.model_dump(mode="json")
-    apply_overrides(data, overrides, "overrides")
-    return validate(data, "overrides")
+    apply_overrides(data, overrides, label)
+    return validate(data, label)
 
 
 def resolved_dict(scenario: GridScenario) -> dict[str, Any]:

@@ -50,6 +50,10 @@ class Console:
                 if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
         page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url}"))
+        page.on("response", lambda r: self.errors.append(f"HTTP {r.status}: {r.url}")
+                if r.status >= 400 else None)
+        self.requested: list[str] = []
+        page.on("request", lambda r: self.requested.append(r.url))
 
 
 def _free_port() -> int:
@@ -131,6 +135,9 @@ def test_dashboard_loads_offline_without_console_errors(browser, dashboard):
     assert len(images) >= 3 and all(w > 0 for w in images)     # map, queues, live charts
     page.wait_for_timeout(1000)
     assert console.errors == []
+    # Solara's Markdown front end loads Mermaid, then KaTeX, which solara-assets lacks: offline
+    # the server tries the CDN for seconds, then the page gets a 404 and a script error
+    assert not [u for u in console.requested if "mermaid" in u or "katex" in u]
     page.close()
 
 

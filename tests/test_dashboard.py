@@ -92,6 +92,19 @@ def test_report_refuses_a_directory_without_an_experiment(tmp_path, capsys):
     assert not (tmp_path / "report.html").exists()
 
 
+def test_a_report_from_a_fresh_clone_says_where_its_series_charts_are(tmp_path, capsys):
+    """The committed results carry no runs (not in git): the report must say so."""
+    import shutil
+    from pathlib import Path
+    committed = Path(__file__).resolve().parents[1] / "results" / "offloading"
+    shutil.copytree(committed, tmp_path / "offloading", ignore=shutil.ignore_patterns("runs"))
+    assert main(["report", str(tmp_path / "offloading")]) == 0
+    capsys.readouterr()
+    html = (tmp_path / "offloading" / "report.html").read_text(encoding="utf-8")
+    assert "The daily series (open_hidden, leader_stress_mean, leader_overload_share, " \
+        "leader_skill_mean) are drawn from the stored runs" in html
+
+
 def test_viz_serves_this_machine_only_unless_told(monkeypatch, capsys):
     """The server command `gridsim viz` becomes: 127.0.0.1 by default, a real port for 0."""
     import os

@@ -127,3 +127,21 @@ def test_mesa_batch_run_replicates_by_seeds():
     assert [r["seed"] for r in rows] == [1, 2, 1] and len(by_seed) == 2
     assert by_seed[1] != by_seed[2]
     assert rows[0]["open_total"] == rows[2]["open_total"]          # the same seed, the same run
+
+
+def test_rng_is_mesa_s_name_for_the_seed_and_errors_name_the_overrides():
+    from sim.scenario import ScenarioError
+    assert GridModel("small", rng=5).seed_value == 5 == GridModel("small", seed=5).seed_value
+    for kwargs, words in (({"rng": 5, "seed": 6}, "not both"), ({"seed": -1}, "non-negative"),
+                          ({"seed": 1.5}, "non-negative")):
+        with pytest.raises(ScenarioError, match=words):
+            GridModel("small", **kwargs)
+    with pytest.raises(ScenarioError) as err:              # from Python: no "--set"
+        GridModel("small", offloading__issue_share=2)
+    assert str(err.value).startswith("overrides: offloading.issue_share: ")
+
+
+def test_results_print_in_one_line():
+    from sim.api import run
+    text = repr(run("small", days=3, seed=1))
+    assert "\n" not in text and len(text) < 300 and "issues: " in text and "seed 1;" in text
