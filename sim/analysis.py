@@ -193,7 +193,12 @@ def compare(metrics: pd.DataFrame, outcomes: list[str], baseline: str = BASELINE
 METRIC_UNITS = {"issues_arisen": "issues", "reported": "issues", "dispatched": "issues",
                 "rejections_per_issue": "mean per dispatched issue",
                 "time_to_close_mean_over_median": "ratio", "trust_final": "score 0–1",
-                "satisfaction_mean": "score 0–1"}
+                "satisfaction_mean": "score 0–1", "petitions": "issues",
+                "incidents": "issues", "leader_turnover": "level-3 leaders",
+                "leader_stress_mean": "stress score", "leader_skill_mean": "score 0–1",
+                "time_to_close_township_cv": "ratio", "discovered_share_grid_p10": "share",
+                "staff_hours_total": "hours", "cost_total": "yuan",
+                "cost_per_resolved_issue": "yuan per resolved issue"}
 
 
 def metric_label(name: str) -> str:

@@ -66,7 +66,8 @@ def outcome_chart(table: pd.DataFrame, outcome: str, labels: dict[str, str]) -> 
     label, unit = metric_label(outcome), metric_unit(outcome)
     ax.set(title=tr("{label}: mean over replications with 95 % CI", label=label),
            xlabel=tr("variant"))
-    ax.set_ylabel(tr("{label} ({unit})", label=label, unit=_percent_axis(ax, unit)))
+    axis_unit = _percent_axis(ax, unit)
+    ax.set_ylabel(tr("{label} ({unit})", label=label, unit=axis_unit))
     if part.empty or part["mean"].isna().all():
         _no_data(ax)
         return fig
@@ -79,7 +80,10 @@ def outcome_chart(table: pd.DataFrame, outcome: str, labels: dict[str, str]) -> 
                     color=cols[r["variant"]], markersize=8, capsize=6, linewidth=1.8)
         if r["variant"] != BASELINE and np.isfinite(r["diff"]):
             mark = " *" if r["excludes_zero"] else ""
-            diff = pm(r["diff"], r["diff_ci"], sign=True)
+            if axis_unit == "%":          # as the axis reads: percentage points
+                diff = tr("{diff} pp", diff=pm(100 * r["diff"], 100 * r["diff_ci"], sign=True))
+            else:
+                diff = pm(r["diff"], r["diff_ci"], sign=True)
             if crowded:
                 diff = diff.replace(" ± ", "\n± ", 1)
             ax.annotate(f"Δ {diff}{mark}", (x[i], r["mean"] + ci),
