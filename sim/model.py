@@ -85,7 +85,7 @@ class GridModel(Model):
 
     def __init__(self, scenario: GridScenario | str | None = None, *, seed: int | None = None,
                  rng: int | None = None, record_events: bool = True, **overrides: Any):
-        if rng is not None and seed is not None and int(rng) != int(seed):
+        if rng is not None and seed is not None and rng != seed:
             raise ScenarioError("GridModel", "rng", "give seed or rng, not both")
         seed = seed if seed is not None else rng
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)

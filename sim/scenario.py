@@ -903,7 +903,8 @@ def _read(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[str, di
 
 
 def load_scenario(name_or_path: str | Path = "baseline",
-                  overrides: dict[str, Any] | None = None, label: str = "--set") -> GridScenario:
+                  overrides: dict[str, Any] | None = None,
+                  label: str = "overrides") -> GridScenario:
     """Load a named scenario (``gridsim scenarios``) or a TOML file, then apply overrides.
 
     A file may start from another scenario with ``base = "baseline"`` (or a relative path) and
