@@ -371,9 +371,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+VIZ_GRIDS = 2_000        # grids the dashboard animates comfortably (a district: 1,200)
+
+
 def cmd_viz(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
-    load_scenario(args.scenario)        # a bad name fails here, in one line, before any server
+    spec = load_scenario(args.scenario)   # a bad name fails here, in one line, before a server
+    if spec.n_grids > VIZ_GRIDS:
+        print(f"gridsim viz: warning: {args.scenario} has {spec.n_grids:,} grids; the dashboard "
+              f"is made for a district or less (up to ~{VIZ_GRIDS:,}): each step will take "
+              "seconds and the map will be too dense to read", file=sys.stderr)
     if args.port == 0:                  # any free port, chosen here so it can be printed
         import socket
         with socket.socket() as sock:

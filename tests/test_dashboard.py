@@ -121,6 +121,10 @@ def test_viz_serves_this_machine_only_unless_told(monkeypatch, capsys):
     cmd, env = calls[-1]
     assert cmd[cmd.index("--host") + 1] == "0.0.0.0" and "9123" in cmd
     assert env["GRIDSIM_VIZ_SCENARIO"] == "small"
+    assert "warning" not in capsys.readouterr().err
+    main(["viz", "zhengzhou", "--port", "9124"])      # a city: it starts, with a warning
+    assert calls[-1][1]["GRIDSIM_VIZ_SCENARIO"] == "zhengzhou"
+    assert "zhengzhou has 18,000 grids" in capsys.readouterr().err
 
 
 def test_the_dashboard_asks_only_for_translated_text():
