@@ -15,6 +15,7 @@ baseline; with common random numbers it is usually far tighter than the two mean
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -36,17 +37,18 @@ ID_COLUMNS = ["variant", "replication", "seed"]
 
 
 def _run_files(runs_dir: Path, variants: list[str] | None, replications: int | None,
-               points: int | None = None, names: set[str] | None = None
+               points: int | None = None, runs: dict[str, str] | None = None
                ) -> list[tuple[str, int | None, int, Path]]:
     """(variant, point, replication, file) of the stored runs, in plan order: variant, then
     design point, then replication. ``variants``, ``replications``, ``points`` (the design's
-    size, 0 without a design) and ``names`` (the runs to take) leave the others out."""
+    size, 0 without a design) and ``runs`` (the runs to take, by name) leave the others out;
+    the readers check each taken run's fingerprint against ``runs`` as they read it."""
     found = []
     for path in Path(runs_dir).glob("*__r*.parquet"):
         parsed = parse_run_name(path.stem)
         if parsed is None or (variants is not None and parsed[0] not in variants):
             continue
-        if names is not None and path.stem not in names:
+        if runs is not None and path.stem not in runs:
             continue
         if replications is not None and parsed[2] >= replications:
             continue
@@ -60,30 +62,38 @@ def _run_files(runs_dir: Path, variants: list[str] | None, replications: int | N
     return sorted(found, key=lambda f: (order[f[0]], -1 if f[1] is None else f[1], f[2]))
 
 
+def _fingerprint(table: Any) -> str | None:
+    """The fingerprint in a stored run's record (its file's key-value metadata)."""
+    from sim.store import RECORD_KEY
+    meta = table.schema.metadata or {}
+    return json.loads(meta[RECORD_KEY]).get("fingerprint") if RECORD_KEY in meta else None
+
+
 def planned(exp: Experiment, runs_dir: Path) -> dict[str, Any]:
     """The selection of an experiment's finished runs, for ``load_metrics``/``load_series``:
     the planned runs whose stored file was made from the plan's settings (its fingerprint).
     A design made smaller, runs of an earlier version of the file (a sweep of the edited
     file stopped before it re-ran them) or another experiment's runs stay out of the tables.
     """
-    from sim import store
     from sim.experiment import check_experiment, plan
     if not exp.scenario_ref:               # read, not yet checked: its scenario is resolved
         exp = check_experiment(exp)
-    done = {s.name for s in plan(exp, Path(runs_dir)) if store.done_record(s) is not None}
     return {"variants": exp.variant_names, "replications": exp.replications,
-            "points": exp.design.size() if exp.design is not None else 0, "names": done}
+            "points": exp.design.size() if exp.design is not None else 0,
+            "runs": {s.name: s.fingerprint for s in plan(exp, Path(runs_dir))}}
 
 
 def load_metrics(runs_dir: Path, variants: list[str] | None = None,
                  replications: int | None = None, points: int | None = None,
-                 names: set[str] | None = None) -> pd.DataFrame:
+                 runs: dict[str, str] | None = None) -> pd.DataFrame:
     """A row per stored run: variant, (point and the design's parameters,) replication, seed,
     then every headline metric. Without a selection (``planned(exp)``), every stored run."""
     rows = []
     for variant, point, rep, path in _run_files(runs_dir, variants, replications, points,
-                                                names):
+                                                runs):
         rec = read_record(path)
+        if runs is not None and rec.get("fingerprint") != runs[path.stem]:
+            continue                          # made from other settings
         design = {} if point is None else {"point": point, **rec.get("params", {})}
         rows.append({"variant": variant, **design, "replication": rep, "seed": rec["seed"],
                      **rec["metrics"]})
@@ -92,16 +102,19 @@ def load_metrics(runs_dir: Path, variants: list[str] | None = None,
 
 def load_series(runs_dir: Path, variants: list[str] | None = None,
                 replications: int | None = None, points: int | None = None,
-                names: set[str] | None = None) -> pd.DataFrame:
+                runs: dict[str, str] | None = None) -> pd.DataFrame:
     """The kept daily series of every stored run: variant, (point,) replication, day, ..."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    files = _run_files(runs_dir, variants, replications, points, names)
-    if not files:
-        return pd.DataFrame(columns=["variant", "replication", "day"])
+    files = _run_files(runs_dir, variants, replications, points, runs)
     # read by Arrow and made one table, then one frame: a frame per run took three times as
     # long (~3 ms a run: a sweep of thousands of runs waited seconds for its charts)
-    tables = [pq.read_table(path) for *_, path in files]
+    read = [(f, pq.read_table(f[3])) for f in files]
+    if runs is not None:                      # those made from the plan's settings
+        read = [(f, t) for f, t in read if _fingerprint(t) == runs[f[3].stem]]
+    if not read:
+        return pd.DataFrame(columns=["variant", "replication", "day"])
+    files, tables = [f for f, _ in read], [t for _, t in read]
     try:
         df = pa.concat_tables(tables, promote_options="permissive").to_pandas()
     except (pa.ArrowInvalid, pa.ArrowTypeError):   # a column of another type in some run
